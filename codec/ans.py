@@ -1,0 +1,97 @@
+"""The ANS stack: push and pop symbols under integer frequency tables (constriction underneath).
+
+A frequency table is an int64 array whose last axis holds one frequency per symbol, every
+entry at least 1 and every row summing to exactly 2^PRECISION. constriction's lazy
+categorical model, given the row minus one, quantizes to exactly these frequencies (its
+free weight 2^PRECISION - K is then spread with scale 1.0, and integers below 2^24 are
+exact in float32 and float64), so the bits we count are the bits it writes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import constriction
+import numpy as np
+
+from .model.coding import PRECISION
+_CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
+_UNIFORM = constriction.stream.model.Uniform()
+
+
+def information_bits(symbols: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """-log2 P(symbol) of each symbol under its frequency table."""
+    f = np.take_along_axis(freqs, symbols[..., None].astype(np.int64), axis=-1)[..., 0]
+    return PRECISION - np.log2(f)
+
+
+class Stack:
+    """A stack of ANS words; the last symbol pushed is the first popped."""
+
+    def __init__(self, words: np.ndarray | None = None):
+        if words is None:
+            self._coder = constriction.stream.stack.AnsCoder()
+        else:
+            self._coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+
+    def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        """Push symbols (n,) under tables (n, K); `pop` with the same tables returns them in order."""
+        if len(symbols) == 0:
+            return
+        self._coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL,
+                                   _weights(freqs))
+
+    def pop(self, freqs: np.ndarray) -> np.ndarray:
+        """Pop one symbol per table row (n, K), in row order."""
+        if len(freqs) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return self._coder.decode(_CATEGORICAL, _weights(freqs)).astype(np.int64)
+
+    def push_uniform(self, symbols: np.ndarray, k: int) -> None:
+        """Push symbols in [0, k) with k a power of two (so each costs exactly log2 k bits)."""
+        if len(symbols) == 0 or k == 1:
+            return
+        self._coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), _UNIFORM,
+                                   np.full(len(symbols), k, dtype=np.int32))
+
+    def pop_uniform(self, n: int, k: int) -> np.ndarray:
+        if n == 0 or k == 1:
+            return np.zeros(n, dtype=np.int64)
+        return self._coder.decode(_UNIFORM, np.full(n, k, dtype=np.int32)).astype(np.int64)
+
+    def words(self) -> np.ndarray:
+        """The compressed words (uint32), everything needed to pop what was pushed."""
+        return self._coder.get_compressed()
+
+    def num_bits(self) -> int:
+        return int(self._coder.num_bits())
+
+
+class SamplingStack:
+    """Stands in for a Stack when only the information content matters (the coding ELBO):
+    pops draw from the tables with a seeded generator, pushes are discarded."""
+
+    def __init__(self, seed: int = 0):
+        self._rng = np.random.default_rng(seed)
+
+    def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        pass
+
+    def pop(self, freqs: np.ndarray) -> np.ndarray:
+        u = self._rng.integers(0, 1 << PRECISION, size=len(freqs))
+        return (np.cumsum(freqs, axis=-1) <= u[:, None]).sum(axis=-1).astype(np.int64)
+
+    def push_uniform(self, symbols: np.ndarray, k: int) -> None:
+        pass
+
+    def pop_uniform(self, n: int, k: int) -> np.ndarray:
+        return self._rng.integers(0, k, size=n).astype(np.int64)
+
+
+def _weights(freqs: np.ndarray) -> np.ndarray:
+    # constriction adds 1 to every symbol and spreads the rest in proportion; see module doc.
+    return np.ascontiguousarray(freqs - 1, dtype=np.float64)
+
+
+def uniform_bits(k: int) -> float:
+    return math.log2(k)

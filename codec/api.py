@@ -1,0 +1,208 @@
+"""The library API: images or paths in, bytes out, and back."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import bitsback, container, images
+from .ans import Stack
+from .errors import CodecError, FormatError, InputError, ModelMismatch
+from .model import zoo
+from .model.coding import CodingModel
+
+DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
+
+
+@dataclass
+class Encoded:
+    """A file's bytes, and the information content of what it codes (None for lossy files)."""
+
+    data: bytes
+    info: bitsback.Info | None
+
+
+@dataclass
+class Decoded:
+    """What a file holds: images (N, H, W[, C]) uint8, and its header."""
+
+    images: np.ndarray
+    header: container.Header
+
+
+@lru_cache(maxsize=8)
+def coding_model(name_or_dir: str) -> CodingModel:
+    """The coding form of a shipped model (by name) or of a model folder."""
+    try:
+        directory = zoo.resolve(name_or_dir)
+    except zoo.ModelNotFound as e:
+        raise InputError(str(e)) from None
+    if not (directory / "coding.json").is_file():
+        raise InputError(f"model {name_or_dir!r} has no coding form; run 'vlae-codec convert' on it")
+    return CodingModel.load(directory)
+
+
+def choose_model(imgs: images.Images) -> str:
+    """The shipped model for an input: binary images go to bmnist."""
+    if imgs.binary:
+        return "bmnist"
+    kind = "greyscale" if imgs.pixels.ndim == 3 else f"{imgs.pixels.shape[-1]}-channel"
+    raise InputError(f"no shipped model fits 8-bit {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
+                     "binary images (1-bit PNG, or arrays of 0/1) use bmnist")
+
+
+def _as_images(images_or_path) -> images.Images:
+    if isinstance(images_or_path, images.Images):
+        return images_or_path
+    if isinstance(images_or_path, (str, os.PathLike)):
+        return images.read(images_or_path)
+    array = np.asarray(images_or_path)
+    return images.from_array(array, layout="single" if array.ndim == 2 else "array")
+
+
+def _check_fits(model: CodingModel, name: str, imgs: images.Images) -> None:
+    cfg = model.cfg
+    n, h, w = imgs.pixels.shape[:3]
+    c = 1 if imgs.pixels.ndim == 3 else imgs.pixels.shape[3]
+    if (h, w, c) != (cfg.height, cfg.width, cfg.channels):
+        raise InputError(f"model {name} takes {cfg.height}x{cfg.width} images with {cfg.channels} channel(s); "
+                         f"got {h}x{w} with {c}")
+    if cfg.likelihood == "bernoulli" and int(imgs.pixels.max()) > 1:
+        raise InputError(f"model {name} codes binary images (values 0/1); got values up to {imgs.pixels.max()}")
+
+
+def _tensor(pixels: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(pixels.astype(np.int64))
+    return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2).contiguous()
+
+
+def _array(x: torch.Tensor) -> np.ndarray:
+    a = x.numpy().astype(np.uint8)
+    return a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1)
+
+
+def compress(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
+             chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
+             progress: Callable[[int], None] | None = None) -> bytes:
+    """Compress images (array (N,H,W[,C]) or (H,W), a PNG, a folder of PNGs or an .npy path) to bytes.
+
+    Lossless by default; `lossy=True` keeps only the global code, and decompression then
+    generates the most likely image (or, with `seed`, a sample) given it.
+    """
+    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress).data
+
+
+def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
+           chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
+           progress: Callable[[int], None] | None = None) -> Encoded:
+    """`compress`, also returning the information content of every image."""
+    imgs = _as_images(images_or_path)
+    name = model or choose_model(imgs)
+    cm = coding_model(name)
+    _check_fits(cm, name, imgs)
+    x = _tensor(imgs.pixels)
+    stack = Stack()
+    info = None
+    if lossy:
+        bitsback.encode_lossy(stack, cm, x, batch)
+        # The checksum covers what the decoder will generate, so corruption is still caught.
+        stored = _array(bitsback.decode_lossy(Stack(stack.words()), cm, len(x), cm.cfg.height, cm.cfg.width,
+                                              batch, seed))
+    else:
+        info = bitsback.encode_lossless(stack, cm, x, chunk_max, batch, progress)
+        stored = imgs.pixels
+    header = container.Header(
+        mode="lossy" if lossy else "lossless", model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
+        height=cm.cfg.height, width=cm.cfg.width, channels=cm.cfg.channels,
+        bit_depth=1 if cm.cfg.likelihood == "bernoulli" else 8, count=len(x), layout=imgs.layout,
+        chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
+        names=imgs.names)
+    return Encoded(container.pack(header, stack.words()), info)
+
+
+def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
+           progress: Callable[[int], None] | None = None) -> Decoded:
+    """Decode a .vlae file's bytes, checking the model's identity and the pixels' checksum."""
+    header, words = container.unpack(bytes(data))
+    name = model or header.model_id
+    try:
+        cm = coding_model(name)
+    except InputError:
+        raise ModelMismatch(f"file needs model {header.model_id!r}, which is not available here "
+                            f"(shipped: {', '.join(zoo.shipped_models())})") from None
+    if bytes.fromhex(cm.weights_hash[:16]) != header.model_hash:
+        raise ModelMismatch(f"file was made with another version of model {header.model_id!r} "
+                            f"(weights {header.model_hash.hex()}, here {cm.weights_hash[:16]})")
+    cfg = cm.cfg
+    if (header.height, header.width, header.channels) != (cfg.height, cfg.width, cfg.channels):
+        raise FormatError("file geometry does not match its model")
+    stack = Stack(words)
+    try:
+        if header.mode == "lossy":
+            x = bitsback.decode_lossy(stack, cm, header.count, cfg.height, cfg.width, batch, header.seed)
+        else:
+            x = bitsback.decode_lossless(stack, cm, header.count, cfg.height, cfg.width, header.chunk_max,
+                                         batch, progress)
+    except (ValueError, RuntimeError, IndexError, OverflowError) as e:
+        raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
+    out = _array(x)
+    if container.pixel_checksum(out) != header.checksum:
+        raise FormatError("file is corrupt (decoded pixels fail the checksum)")
+    if header.layout == "single":
+        out = out[0]
+    return Decoded(out, header)
+
+
+def decompress(data: bytes, batch: int = DEFAULT_BATCH) -> np.ndarray:
+    """Images from a .vlae file's bytes: (N, H, W[, C]) uint8, or (H, W[, C]) for a single image."""
+    return decode(data, batch=batch).images
+
+
+def default_output(src: Path, compressing: bool, layout: str | None = None) -> Path:
+    if compressing:
+        return src.with_name(src.name.rstrip("/") + ".vlae") if src.is_dir() else src.with_suffix(".vlae")
+    base = src.with_suffix("")
+    if layout == "single":
+        return base if base.suffix.lower() == ".png" else base.with_suffix(".png")
+    if layout == "array":
+        return base if base.suffix.lower() == ".npy" else base.with_suffix(".npy")
+    return base
+
+
+def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, force: bool = False,
+                  **kwargs) -> Path:
+    """Compress a PNG, a folder of PNGs or an .npy file into a .vlae file; returns its path."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else default_output(src, True)
+    if dst.exists() and not force:
+        raise InputError(f"{dst} exists; use --force to overwrite")
+    data = compress(src, **kwargs)
+    images.atomic_write(dst, lambda tmp: tmp.write_bytes(data), force)
+    return dst
+
+
+def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, force: bool = False,
+                    **kwargs) -> Path:
+    """Decompress a .vlae file to a PNG, a folder of PNGs or an .npy file; returns its path."""
+    src = Path(src)
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise InputError(f"{src}: cannot read ({e.strerror})") from None
+    decoded = decode(data, **kwargs)
+    h = decoded.header
+    dst = Path(dst) if dst is not None else default_output(src, False, h.layout)
+    if dst.exists() and not force and h.layout != "named":
+        raise InputError(f"{dst} exists; use --force to overwrite")
+    imgs = decoded.images[None] if h.layout == "single" else decoded.images
+    images.write(imgs, h.bit_depth == 1, h.layout, h.names, dst, force)
+    return dst
+
+
+__all__ = ["compress", "decompress", "decode", "compress_file", "decompress_file", "CodecError"]

@@ -1,0 +1,144 @@
+"""Bits-back coding of image batches chained on one ANS stack (DESIGN.md, "Bits-back coding").
+
+    encode(x):                         decode():
+      z ~ pop   q(z|x)   (bits back)     z = pop  p(z)
+      push x  | p(x|z)                   x = pop  p(x|z)
+      push z  | p(z)                     push z | q(z|x)   (bits returned)
+
+Images go in chunks; a chunk's pushes are what the next chunk pops. The first image has
+nothing to pop from, so it is coded without bits-back (the clean start): z is the
+posterior mean on the model's coarse "lossy" bins, coded under the prior, then x given z.
+Chunks then grow 1, 2, 4, ... up to `chunk_max`, so each one finds enough bits to pop.
+Every bit of the clean start is in the file and in the accounting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import latents, pixels
+from .ans import PRECISION
+from .model.coding import CodingModel
+
+DEFAULT_CHUNK_MAX = 1024
+
+
+def chunks(n: int, chunk_max: int) -> Iterator[tuple[int, int]]:
+    """[start, stop) of each chunk: the clean-start image alone, then sizes 1, 2, 4, ... <= chunk_max."""
+    if n == 0:
+        return
+    yield 0, 1
+    start, size = 1, 1
+    while start < n:
+        stop = min(n, start + size)
+        yield start, stop
+        start, size = stop, min(2 * size, chunk_max)
+
+
+@dataclass
+class Info:
+    """Information content per image, in bits, of what was coded."""
+
+    pixels: np.ndarray  # -log2 p(x|z)
+    latents: np.ndarray  # -log2 p(z) + log2 q(z|x); for the clean start, -log2 p(z) alone
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.pixels + self.latents
+
+
+def _posterior(model: CodingModel, x: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = [model.posterior(x[i:i + batch]) for i in range(0, len(x), batch)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _features(model: CodingModel, z: torch.Tensor, batch: int) -> torch.Tensor:
+    # int32 holds them exactly (they are clamped to int16 range) at a quarter of the memory.
+    return torch.cat([model.features(z[i:i + batch]).to(torch.int32) for i in range(0, len(z), batch)])
+
+
+def encode_chunk(stack, model: CodingModel, x: torch.Tensor, batch: int) -> Info:
+    """Bits-back encode a chunk of images (N, C, H, W)."""
+    mu, log_sigma = _posterior(model, x, batch)
+    bins, z, log_q = latents.pop_posterior(stack, model, mu, log_sigma, model.lossless_bins)
+    recon = pixels.push_pixels(stack, model, x, _features(model, z, batch))
+    prior = latents.push_prior(stack, bins, model.lossless_bins)
+    return Info(recon, prior + log_q)
+
+
+def decode_chunk(stack, model: CodingModel, n: int, height: int, width: int, batch: int) -> torch.Tensor:
+    """Undo `encode_chunk`, returning the chunk's images and the popped bits to the stack."""
+    bins = latents.pop_prior(stack, n, model.lossless_bins)
+    z = latents.from_bins(model, bins, model.lossless_bins)
+    x = pixels.pop_pixels(stack, model, _features(model, z, batch), height, width)
+    mu, log_sigma = _posterior(model, x, batch)
+    latents.push_posterior(stack, model, bins, z, mu, log_sigma, model.lossless_bins)
+    return x
+
+
+def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int) -> Info:
+    """Encode images with no bits to pop: z on the coarse bins, then x given z."""
+    mu, _ = _posterior(model, x, batch)
+    bins, z = latents.snap(model, mu, model.lossy_bins)
+    recon = pixels.push_pixels(stack, model, x, _features(model, z, batch))
+    prior = latents.push_prior(stack, bins, model.lossy_bins)
+    return Info(recon, np.full(len(x), prior))
+
+
+def decode_clean(stack, model: CodingModel, n: int, height: int, width: int, batch: int) -> torch.Tensor:
+    bins = latents.pop_prior(stack, n, model.lossy_bins)
+    z = latents.from_bins(model, bins, model.lossy_bins)
+    return pixels.pop_pixels(stack, model, _features(model, z, batch), height, width)
+
+
+def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int,
+                    progress=None) -> Info:
+    """Encode all images, chained; `progress(k)` is told of every k images done."""
+    parts = []
+    for start, stop in chunks(len(x), chunk_max):
+        encode = encode_clean if start == 0 else encode_chunk
+        parts.append(encode(stack, model, x[start:stop], batch))
+        if progress:
+            progress(stop - start)
+    return Info(np.concatenate([p.pixels for p in parts]), np.concatenate([p.latents for p in parts]))
+
+
+def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, chunk_max: int,
+                    batch: int, progress=None) -> torch.Tensor:
+    """Decode n images; chunks come off the stack last first."""
+    out = []
+    for start, stop in reversed(list(chunks(n, chunk_max))):
+        decode = decode_clean if start == 0 else decode_chunk
+        out.append(decode(stack, model, stop - start, height, width, batch))
+        if progress:
+            progress(stop - start)
+    return torch.cat(out[::-1]) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)
+
+
+def encode_lossy(stack, model: CodingModel, x: torch.Tensor, batch: int) -> np.ndarray:
+    """Push only the global code: the posterior mean on the coarse bins. Returns bits per image."""
+    mu, _ = _posterior(model, x, batch)
+    bins, _ = latents.snap(model, mu, model.lossy_bins)
+    return np.full(len(x), latents.push_prior(stack, bins, model.lossy_bins))
+
+
+def decode_lossy(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
+                 seed: int | None) -> torch.Tensor:
+    """Pop the global codes and generate images from p(x|z): most likely pixels, or samples.
+
+    Image j's sample uses its own generator seeded with (seed, j), so it does not depend on
+    how images are batched."""
+    bins = latents.pop_prior(stack, n, model.lossy_bins)
+    z = latents.from_bins(model, bins, model.lossy_bins)
+    out = []
+    for i in range(0, n, batch):
+        feats = _features(model, z[i:i + batch], batch)
+        uniforms = None if seed is None else np.stack([
+            np.random.default_rng([seed, j]).integers(0, 1 << PRECISION, size=(height, width))
+            for j in range(i, min(n, i + batch))])
+        out.append(pixels.generate_pixels(model, feats, height, width, uniforms))
+    return torch.cat(out) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)

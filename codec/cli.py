@@ -1,0 +1,335 @@
+"""The vlae-codec command line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from . import api, baselines, container, images
+from .errors import CodecError, InputError
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"vlae-codec: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns every expected failure into a one-line message and a non-zero exit."""
+
+    def invoke(self, ctx):
+        from .model import data, zoo
+
+        try:
+            return super().invoke(ctx)
+        except (CodecError, data.DataError, zoo.ModelNotFound) as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted; no output was written", 130)
+        except MemoryError:
+            _fail("out of memory; try a smaller --batch-size or fewer images per call", 3)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    bar = tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False)
+    return bar, (lambda k: bar.update(k))
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vlae-codec")
+def main() -> None:
+    """Lossless and lossy image compression with a Variational Lossy Autoencoder and bits-back ANS.
+
+    \b
+    Try:  vlae-codec compress digit.png       (writes digit.vlae)
+          vlae-codec decompress digit.vlae    (writes digit.png)
+          vlae-codec measure digits.npy       (real bits/dim next to the ELBO and other codecs)
+    """
+
+
+# ------------------------------------------------------------------ model commands
+@main.command()
+@click.option("--dataset", required=True, help="Data set name (bmnist).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the data sets [default: $VLAE_DATA or ../shared/data].")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for checkpoints, log and weights.")
+@click.option("--epochs", type=int, default=None, help="Epochs in all (a resumed run may extend it) [default: 60].")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option("--batch-size", type=int, default=None, help="Images per step [default: 128].")
+@click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
+@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke tests).")
+@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
+def train(dataset, data_dir, out, epochs, resume, batch_size, lr, seed, max_steps, threads) -> None:
+    """Train a VLAE; writes weights, config, train_log.json and a resumable checkpoint to --out."""
+    from .model.train import TrainOptions, train as run
+
+    _set_threads(threads)
+    given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                   max_steps=max_steps).items() if v is not None}
+    log = run(dataset, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume)
+    last = log["epochs"][-1]
+    click.echo(f"epoch {last['epoch']}: valid -ELBO {last['valid_neg_elbo_nats']:.2f} nats "
+               f"({last['valid_neg_elbo_bits_per_dim']:.4f} bits/dim); weights in {out}")
+
+
+@main.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Model folder (weights.safetensors + config.json + train_log.json).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder with the data sets.")
+@click.option("--calibration", type=int, default=2000, show_default=True, help="Training images that set activation ranges.")
+def convert(model_dir, data_dir, calibration) -> None:
+    """Build the exact integer coding form of a trained model (coding.safetensors + coding.json)."""
+    import torch
+
+    from .model import coding, data, zoo
+
+    log = json.loads((Path(model_dir) / zoo.LOG).read_text())
+    x = data.load_split(log["dataset"], "train", data_dir)
+    order = np.random.default_rng(0).permutation(len(x))[:calibration]
+    torch.manual_seed(0)
+    cm = coding.convert(zoo.load(model_dir), data.to_tensor(x[np.sort(order)]))
+    cm.save(model_dir)
+    active = sum(k > 1 for k in cm.lossless_bins)
+    click.echo(f"coding form written to {model_dir}: {active} active latent dimensions")
+
+
+def _load_eval_data(spec: str) -> np.ndarray:
+    path, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    if p.suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            if not key:
+                raise InputError(f"{path} is an .npz; name the array as {path}:KEY (keys: {', '.join(z.files)})")
+            if key not in z.files:
+                raise InputError(f"{path} has no array {key!r} (keys: {', '.join(z.files)})")
+            array = z[key]
+    else:
+        array = np.load(p, allow_pickle=False)
+    return images.from_array(array).pixels
+
+
+@main.command("eval")
+@click.option("--model", "model_name", required=True, help="Shipped model name or model folder.")
+@click.option("--data", "data_spec", required=True, help=".npy uint8 array (N,H,W), or FILE.npz:KEY.")
+@click.option("--samples", type=int, default=100, show_default=True, help="Importance samples per image (0: skip).")
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N images.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--card", is_flag=True, help="Also store the figures as the model's card.json.")
+@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
+def evaluate(model_name, data_spec, samples, limit, as_json, card, threads) -> None:
+    """Negative ELBO, KL, reconstruction and importance-sampled NLL; the coding form's ELBO too."""
+    import torch
+
+    from .accounting import coding_neg_elbo
+    from .model import zoo
+    from .model.evaluate import evaluate as run
+
+    _set_threads(threads)
+    x = _load_eval_data(data_spec)[:limit]
+    model = zoo.load(model_name)
+    cfg = model.cfg
+    if x.shape[1:3] != (cfg.height, cfg.width):
+        raise InputError(f"model takes {cfg.height}x{cfg.width} images; data has {x.shape[1]}x{x.shape[2]}")
+    tty = sys.stderr.isatty()
+    bar, tick = _progress(len(x), "float model", tty)
+    t0 = time.time()
+    result = run(model, x, is_samples=samples, progress=tick)
+    bar.close()
+    result["float_seconds"] = round(time.time() - t0, 1)
+    directory = zoo.resolve(model_name)
+    if (directory / "coding.json").is_file():
+        bar, tick = _progress(len(x), "coding model", tty)
+        t0 = time.time()
+        info = coding_neg_elbo(api.coding_model(str(directory)), torch.from_numpy(x.astype(np.int64))[:, None],
+                               progress=tick)
+        bar.close()
+        result["coding_neg_elbo_bits_per_dim"] = float(info.total.mean() / cfg.dims)
+        result["coding_neg_elbo_nats_per_image"] = float(info.total.mean() * math.log(2))
+        result["coding_kl_bits_per_image"] = float(info.latents.mean())
+        result["coding_seconds"] = round(time.time() - t0, 1)
+    result["model"] = model_name
+    result["data"] = data_spec
+    if card:
+        zoo.write_text_atomic(directory / zoo.CARD, json.dumps(result, indent=1) + "\n")
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"images                      {result['images']}")
+    click.echo(f"negative ELBO (float)       {result['neg_elbo_nats_per_image']:.2f} nats/image  "
+               f"{result['neg_elbo_bits_per_dim']:.4f} bits/dim")
+    if "coding_neg_elbo_bits_per_dim" in result:
+        click.echo(f"negative ELBO (coding form) {result['coding_neg_elbo_nats_per_image']:.2f} nats/image  "
+                   f"{result['coding_neg_elbo_bits_per_dim']:.4f} bits/dim")
+    click.echo(f"KL                          {result['kl_bits_per_image']:.2f} bits/image")
+    click.echo(f"reconstruction              {result['recon_nats_per_image']:.2f} nats/image")
+    if samples:
+        click.echo(f"-log p(x), {samples} IS samples  {result['nll_is_nats_per_image']:.2f} nats/image  "
+                   f"{result['nll_is_bits_per_dim']:.4f} bits/dim")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(as_json) -> None:
+    """List the shipped models and their measured test figures."""
+    from .model import zoo
+
+    rows = []
+    for name in zoo.shipped_models():
+        card = zoo.card(name)
+        cfg = zoo.VLAEConfig.load(zoo.resolve(name) / zoo.CONFIG)
+        rows.append({"name": name, "input": f"{cfg.height}x{cfg.width}x{cfg.channels} {cfg.likelihood}",
+                     **{k: card.get(k) for k in ("data", "images", "neg_elbo_bits_per_dim",
+                                                 "coding_neg_elbo_bits_per_dim", "nll_is_bits_per_dim",
+                                                 "kl_bits_per_image")}})
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no shipped models")
+    for r in rows:
+        figures = "no test figures" if r["images"] is None else (
+            f"test -ELBO {r['neg_elbo_bits_per_dim']:.4f} bits/dim (coding form "
+            f"{r['coding_neg_elbo_bits_per_dim']:.4f}), IS NLL {r['nll_is_bits_per_dim']:.4f}, "
+            f"KL {r['kl_bits_per_image']:.1f} bits, on {r['images']} images")
+        click.echo(f"{r['name']:8s} {r['input']:24s} {figures}")
+
+
+# ------------------------------------------------------------------ codec commands
+_batch_option = click.option("--batch-size", type=int, default=api.DEFAULT_BATCH, show_default=True,
+                             help="Images per network evaluation (memory vs speed; files are the same).")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), default=None, help="Output file [default: INPUT with .vlae].")
+@click.option("--model", default=None, help="Model name or folder [default: chosen from the input].")
+@click.option("--lossy", is_flag=True, help="Keep only the global code; decompression generates the image.")
+@click.option("--seed", type=int, default=None, help="Lossy: sample pixels with this seed instead of taking the most likely.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@_batch_option
+@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
+def compress(input_path, output, model, lossy, seed, force, batch_size, threads) -> None:
+    """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file."""
+    _set_threads(threads)
+    imgs = images.read(input_path)
+    bar, tick = _progress(len(imgs.pixels), "compress", sys.stderr.isatty() and len(imgs.pixels) > 100)
+    out = api.compress_file(input_path, output, force=force, model=model, lossy=lossy, seed=seed,
+                            batch=batch_size, progress=tick)
+    bar.close()
+    size = out.stat().st_size
+    dims = imgs.pixels.size
+    click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim")
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), default=None, help="Output PNG, folder or .npy [default: from FILE].")
+@click.option("--model", default=None, help="Model folder, for files made with an unshipped model.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@_batch_option
+@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
+def decompress(file, output, model, force, batch_size, threads) -> None:
+    """Decompress a .vlae file to the PNG(s) or .npy array it was made from."""
+    _set_threads(threads)
+    out = api.decompress_file(file, output, force=force, model=model, batch=batch_size)
+    click.echo(f"{out}")
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(file, as_json) -> None:
+    """Show what a .vlae file holds, without decoding it."""
+    try:
+        data = Path(file).read_bytes()
+    except OSError as e:
+        raise InputError(f"{file}: cannot read ({e.strerror})") from None
+    header, words = container.unpack(data)
+    d = {"file": file, "bytes": len(data), "format_version": container.VERSION, "mode": header.mode,
+         "model": header.model_id, "model_hash": header.model_hash.hex(), "images": header.count,
+         "height": header.height, "width": header.width, "channels": header.channels,
+         "bit_depth": header.bit_depth, "layout": header.layout, "chunk_max": header.chunk_max,
+         "payload_bytes": 4 * len(words), "header_bytes": len(data) - 4 * len(words),
+         "bits_per_dim": 8 * len(data) / max(1, header.count * header.height * header.width * header.channels)}
+    if header.mode == "lossy":
+        d["generation"] = "most likely pixels" if header.seed is None else f"sampled, seed {header.seed}"
+    if as_json:
+        click.echo(json.dumps(d))
+        return
+    for k, v in d.items():
+        click.echo(f"{k:15s} {v:.4f}" if isinstance(v, float) else f"{k:15s} {v}")
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("--model", default=None, help="Model name or folder [default: chosen from the input].")
+@click.option("--lossy", is_flag=True, help="Measure the lossy mode.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--no-baselines", is_flag=True, help="Skip PNG/WebP/JPEG-XL sizes.")
+@_batch_option
+@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
+def measure(input_path, model, lossy, as_json, no_baselines, batch_size, threads) -> None:
+    """Compress, decompress and verify; real bits/dim next to the ELBO and other codecs."""
+    _set_threads(threads)
+    imgs = images.read(input_path)
+    name = model or api.choose_model(imgs)
+    dims = imgs.pixels.size
+    tty = sys.stderr.isatty()
+    bar, tick = _progress(len(imgs.pixels), "compress", tty)
+    t0 = time.time()
+    encoded = api.encode(imgs, model=name, lossy=lossy, batch=batch_size, progress=tick)
+    data = encoded.data
+    t_c = time.time() - t0
+    bar.close()
+    bar, tick = _progress(len(imgs.pixels), "decompress", tty)
+    t0 = time.time()
+    decoded = api.decode(data, model=name, batch=batch_size, progress=tick)
+    t_d = time.time() - t0
+    bar.close()
+    out = decoded.images[None] if imgs.layout == "single" else decoded.images
+    header, words = container.unpack(data)
+    result = {"input": str(input_path), "model": name, "mode": "lossy" if lossy else "lossless",
+              "images": len(imgs.pixels), "subpixels": int(dims), "bytes": len(data),
+              "header_bytes": len(data) - 4 * len(words),
+              "real_bits_per_dim": 8 * len(data) / dims,
+              "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
+              "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None}
+    if encoded.info is not None:
+        # The information content of what was coded, on the z actually drawn: its mean is the
+        # coding model's negative ELBO (the first image, the clean start, has no bits back).
+        result["neg_elbo_bits_per_dim"] = float(encoded.info.total.sum() / dims)
+        result["real_over_neg_elbo"] = result["real_bits_per_dim"] / result["neg_elbo_bits_per_dim"]
+        result["clean_start_bits"] = float(encoded.info.total[0])
+    else:
+        result["neg_elbo_bits_per_dim"] = None
+    if not no_baselines:
+        sizes = baselines.sizes(imgs.pixels, imgs.binary)
+        result.update({f"{k}_bits_per_dim": (None if v is None else 8 * v / dims) for k, v in sizes.items()})
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            click.echo(f"{k:24s} {v:.4f}" if isinstance(v, float) else f"{k:24s} {v}")
+    if not lossy and not result["roundtrip_ok"]:
+        _fail("round trip FAILED: decoded pixels differ from the input", 1)
+
+
+if __name__ == "__main__":
+    main()

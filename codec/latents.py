@@ -1,0 +1,123 @@
+"""The global code z on dynamic bins: equal-mass bins of each prior conditional p(z_i | z_<i).
+
+Dimension i has K_i bins (a power of two fixed in the model). Bin b of p(z_i | z_<i) =
+N(shift, scale^2) is the interval between shift + scale * Phi^-1(b/K_i) and
+shift + scale * Phi^-1((b+1)/K_i); its z is shift + scale * Phi^-1((b+1/2)/K_i).
+Every bin has prior mass 1/K_i, so z costs exactly log2 K_i bits under the prior, and
+q(z_i|x) is coded on the same bins. All arithmetic is on int64 (see model/coding.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .ans import PRECISION, information_bits
+from .model.coding import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel
+
+_ONE = 1 << PRECISION
+
+
+def bin_values(model: CodingModel, shift: torch.Tensor, log_scale: torch.Tensor, k: int,
+               bins: torch.Tensor) -> torch.Tensor:
+    """z (at 2^-Z_BITS) of the given bins of N(shift, exp(log_scale)^2)."""
+    if k == 1:
+        return shift.clone()
+    scale = model.exp(log_scale)
+    offset = scale * model.bin_centers(k)[bins]
+    return shift + ((offset + (1 << (EXP_BITS - 1))) >> EXP_BITS)
+
+
+def posterior_freqs(model: CodingModel, shift: torch.Tensor, log_scale: torch.Tensor, mu: torch.Tensor,
+                    log_sigma: torch.Tensor, k: int) -> np.ndarray:
+    """q(z_i|x) mass on the K bins of p(z_i|z_<i), as frequency tables (N, K) summing to 2^PRECISION."""
+    scale, sigma = model.exp(log_scale), model.exp(log_sigma)
+    edges = (shift[:, None] << EXP_BITS) + scale[:, None] * model.bin_edges(k)[None, :]
+    diff = edges - (mu[:, None] << EXP_BITS)  # at 2^-(Z_BITS + EXP_BITS)
+    t = torch.div(diff, sigma[:, None] << (Z_BITS - T_BITS), rounding_mode="floor")
+    cdf = model.gaussian_cdf(t)
+    n = len(shift)
+    cdf = torch.cat([torch.zeros(n, 1, dtype=torch.long), cdf,
+                     torch.full((n, 1), 1 << CDF_BITS, dtype=torch.long)], dim=1)
+    return normalize(torch.diff(cdf, dim=1).numpy(), CDF_BITS)
+
+
+def normalize(mass: np.ndarray, mass_bits: int) -> np.ndarray:
+    """Integer masses summing to 2^mass_bits -> frequencies >= 1 summing to 2^PRECISION.
+
+    Each symbol gets 1 plus its floored share of the rest; what flooring leaves over goes to
+    the first most likely symbol. Pure integer arithmetic, so encoder and decoder agree.
+    """
+    k = mass.shape[-1]
+    freqs = 1 + ((mass * (_ONE - k)) >> mass_bits)
+    rest = _ONE - freqs.sum(axis=-1)
+    top = mass.argmax(axis=-1)
+    np.add.at(freqs, (np.arange(len(freqs)), top), rest)
+    return freqs
+
+
+def snap(model: CodingModel, mu: torch.Tensor, bins_per_dim: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bins containing the posterior mean, walked in prior order: (bins, z), each (N, D)."""
+    n, d = mu.shape
+    z = torch.zeros(n, d, dtype=torch.long)
+    bins = torch.zeros(n, d, dtype=torch.long)
+    for i, k in enumerate(bins_per_dim):
+        shift, log_scale = (t[:, i] for t in model.prior_conditionals(z))
+        if k > 1:
+            edges = (shift[:, None] << EXP_BITS) + model.exp(log_scale)[:, None] * model.bin_edges(k)[None, :]
+            bins[:, i] = (edges <= (mu[:, i:i + 1] << EXP_BITS)).sum(dim=1)
+        z[:, i] = bin_values(model, shift, log_scale, k, bins[:, i])
+    return bins, z
+
+
+def from_bins(model: CodingModel, bins: torch.Tensor, bins_per_dim: list[int]) -> torch.Tensor:
+    """z from its bins, walked in prior order (each conditional needs the z before it)."""
+    n, d = bins.shape
+    z = torch.zeros(n, d, dtype=torch.long)
+    for i, k in enumerate(bins_per_dim):
+        shift, log_scale = (t[:, i] for t in model.prior_conditionals(z))
+        z[:, i] = bin_values(model, shift, log_scale, k, bins[:, i])
+    return z
+
+
+def pop_posterior(stack, model: CodingModel, mu: torch.Tensor, log_sigma: torch.Tensor,
+                  bins_per_dim: list[int]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """z ~ q(z|x), popped dimension by dimension: (bins, z, log2 q(bins|x) per image)."""
+    n, d = mu.shape
+    z = torch.zeros(n, d, dtype=torch.long)
+    bins = torch.zeros(n, d, dtype=torch.long)
+    log_q = np.zeros(n)
+    for i, k in enumerate(bins_per_dim):
+        shift, log_scale = (t[:, i] for t in model.prior_conditionals(z))
+        if k > 1:
+            freqs = posterior_freqs(model, shift, log_scale, mu[:, i], log_sigma[:, i], k)
+            b = stack.pop(freqs)
+            log_q -= information_bits(b, freqs)
+            bins[:, i] = torch.from_numpy(b)
+        z[:, i] = bin_values(model, shift, log_scale, k, bins[:, i])
+    return bins, z, log_q
+
+
+def push_posterior(stack, model: CodingModel, bins: torch.Tensor, z: torch.Tensor, mu: torch.Tensor,
+                   log_sigma: torch.Tensor, bins_per_dim: list[int]) -> None:
+    """Undo `pop_posterior`: push the bins back under q(z|x), last dimension first."""
+    # Conditional i ignores z_>=i, so one pass over the final z gives every one of them.
+    shifts, log_scales = model.prior_conditionals(z)
+    for i in reversed(range(len(bins_per_dim))):
+        k = bins_per_dim[i]
+        if k > 1:
+            freqs = posterior_freqs(model, shifts[:, i], log_scales[:, i], mu[:, i], log_sigma[:, i], k)
+            stack.push(bins[:, i].numpy(), freqs)
+
+
+def push_prior(stack, bins: torch.Tensor, bins_per_dim: list[int]) -> float:
+    """Push z's bins under the prior (uniform on each dimension's bins); returns bits per image."""
+    for i in reversed(range(len(bins_per_dim))):
+        stack.push_uniform(bins[:, i].numpy(), bins_per_dim[i])
+    return float(sum(np.log2(bins_per_dim)))
+
+
+def pop_prior(stack, n: int, bins_per_dim: list[int]) -> torch.Tensor:
+    """Pop the bins of n images' z under the prior."""
+    cols = [torch.from_numpy(stack.pop_uniform(n, k)) for k in bins_per_dim]
+    return torch.stack(cols, dim=1) if cols else torch.zeros(n, 0, dtype=torch.long)

@@ -1,0 +1,90 @@
+"""Pixels given z: pushed in one parallel pass, popped along wavefronts from causal windows.
+
+Pixel (r, c) sees rows r-R .. r-1 up to column c+W and row r left of c (R = window rows,
+W = window half width). Popping it at step c + r*(W+1) therefore finds everything it
+sees already popped, and one step pops one pixel of every row that has started, in every
+image of the batch at once. The push order is the reverse of this pop order.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .ans import information_bits
+from .model.coding import CodingModel
+
+
+@lru_cache(maxsize=16)
+def wavefronts(height: int, width: int, half_width: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(rows, cols) popped at each step, rows ascending within a step."""
+    lag = half_width + 1
+    steps = []
+    for t in range(width + (height - 1) * lag):
+        rows = np.arange(height)
+        cols = t - rows * lag
+        keep = (cols >= 0) & (cols < width)
+        steps.append((rows[keep], cols[keep]))
+    return tuple(steps)
+
+
+def _pop_order(height: int, width: int, half_width: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.concatenate([r for r, _ in wavefronts(height, width, half_width)])
+    cols = np.concatenate([c for _, c in wavefronts(height, width, half_width)])
+    return rows, cols
+
+
+def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor) -> np.ndarray:
+    """Push binary images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image."""
+    n, _, h, w = x.shape
+    freqs = model.pixel_freqs(model.pixel_logits(x, features)[:, 0]).numpy()  # (N, H, W, 2)
+    rows, cols = _pop_order(h, w, model.half)
+    # Pop order: step by step, each step position-major and image-minor.
+    sym = x[:, 0].numpy()[:, rows, cols].T.reshape(-1)
+    tab = freqs[:, rows, cols].transpose(1, 0, 2).reshape(-1, 2)
+    stack.push(sym, tab)
+    return information_bits(sym, tab).reshape(len(rows), n).sum(axis=0)
+
+
+def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pop binary images (N, 1, H, W) given their z features, evaluating only causal windows."""
+    n = features.shape[0]
+    rows_pad, half = model.rows, model.half
+    canvas = torch.zeros(n, height + rows_pad, width + 2 * half, dtype=torch.long)
+    dy = np.array([o[0] for o in model.window_offsets])
+    dx = np.array([o[1] for o in model.window_offsets])
+    for rows, cols in wavefronts(height, width, half):
+        # Window taps of every pixel of this step, in the canvas' padded coordinates.
+        ty = rows[:, None] + rows_pad + dy[None, :]
+        tx = cols[:, None] + half + dx[None, :]
+        windows = canvas[:, ty, tx]  # (N, P, taps)
+        feats = features[:, :, rows, cols]  # (N, hidden, P)
+        logits = model.pixel_logits_at(windows.transpose(0, 1).reshape(-1, windows.shape[-1]),
+                                       feats.permute(2, 0, 1).reshape(-1, feats.shape[1]))
+        freqs = model.pixel_freqs(logits[:, 0]).numpy()
+        sym = torch.from_numpy(stack.pop(freqs)).view(len(rows), n).T
+        canvas[:, rows + rows_pad, cols + half] = sym
+    return canvas[:, None, rows_pad:, half:half + width].contiguous()
+
+
+def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, width: int,
+                    uniforms: np.ndarray | None) -> torch.Tensor:
+    """x from p(x|z) without a stack: the most likely value of each pixel, or, given uniform
+    integers in [0, 2^PRECISION) per pixel (N, H, W), the sample they select. Deterministic."""
+    if uniforms is not None:
+        rows, cols = _pop_order(height, width, model.half)
+        in_pop_order = uniforms[:, rows, cols].T.reshape(-1)  # position-major, image-minor
+    cursor = 0
+
+    class _Chooser:
+        def pop(self, freqs: np.ndarray) -> np.ndarray:
+            nonlocal cursor
+            if uniforms is None:
+                return freqs.argmax(axis=-1)
+            u = in_pop_order[cursor:cursor + len(freqs)]
+            cursor += len(freqs)
+            return (np.cumsum(freqs, axis=-1) <= u[:, None]).sum(axis=-1)
+
+    return pop_pixels(_Chooser(), model, features, height, width)

@@ -1,0 +1,317 @@
+"""The coding form of a trained VLAE: integer networks and integer tables, bit-exact everywhere.
+
+This is the only model the codec sees. It offers three things, all as integers:
+- `posterior(x)`: mu and log sigma of q(z|x);
+- `prior_conditionals(z)`: shift and log scale of every p(z_i | z_<i);
+- pixel distributions: `features(z)` once per image, then `pixel_logits(x, features)` for a
+  whole image or `pixel_logits_at(...)` for single pixels from their causal windows, and
+  `pixel_freqs(logits)` to turn logits into frequency tables that sum to 2^PRECISION.
+The Gaussian CDF, exp and sigmoid are lookup tables stored with the weights, so no
+floating-point function whose last bit could differ between machines is ever evaluated.
+
+Fixed-point positions: z and shifts at 2^-Z_BITS, log scales at 2^-LOG_BITS, pixel logits
+at 2^-LOGIT_BITS; table outputs as documented on each table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
+
+from . import encoder as enc_mod
+from . import prior as prior_mod
+from .config import VLAEConfig
+from .decoder import window_mask
+from .quantize import ACT_MAX, IntLayer, activation_bits, quantize_layer
+from .vlae import VLAE
+
+PRECISION = 24  # every frequency table sums to 2^PRECISION (constriction's default)
+Z_BITS = 12
+LOG_BITS = 10
+LOGIT_BITS = 8
+LOGIT_MAX = 16 << LOGIT_BITS
+Z_MAX = 16 << Z_BITS
+EXP_BITS = 24  # exp table output: exp(l) * 2^EXP_BITS
+CDF_BITS = 30  # Gaussian CDF table output
+T_BITS = 10  # Gaussian CDF table input: t * 2^T_BITS, t in [-T_MAX, T_MAX]
+T_MAX = 8
+MAX_BINS_LOG2 = 12
+FILES = ("coding.safetensors", "coding.json")
+
+
+class CodingModel:
+    """Integer-only VLAE. Inputs and outputs are int64 tensors; internals float64 integers."""
+
+    def __init__(self, cfg: VLAEConfig, layers: dict[str, IntLayer], tables: dict[str, torch.Tensor],
+                 bins: dict[str, list[int]]):
+        self.cfg = cfg
+        self.layers = layers
+        self.tables = tables
+        self.lossless_bins = bins["lossless"]  # equal-mass bins of each p(z_i | z_<i)
+        self.lossy_bins = bins["lossy"]
+        self.rows, self.half = cfg.window_rows, cfg.window_half_width
+        mask = window_mask(self.rows, self.half)
+        taps = mask.nonzero().tolist()
+        # (dy, dx) of every pixel the window sees, relative to the current pixel.
+        self.window_offsets = [(r - self.rows, c - self.half) for r, c in taps]
+        w = layers["head.window"].weight  # (hidden, C, rows+1, 2*half+1)
+        self._window_matrix = torch.stack([w[:, :, r, c] for r, c in taps], dim=1).reshape(w.shape[0], -1)
+        self._hash: str | None = None
+
+    # ---------------------------------------------------------------- posterior
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, log_sigma) of q(z|x) for integer images (N, C, H, W); int64 (N, D) each."""
+        a = x.double()
+        for k in range(4):
+            a = self.layers[f"enc.{k}"](a)
+        a = self.layers["enc.4"](a.flatten(1))
+        out = self.layers["enc.5"](a)
+        d = self.cfg.latent_dim
+        mu = out[:, :d].clamp(-Z_MAX, Z_MAX)
+        log_sigma = out[:, d:].clamp(enc_mod.LOG_SIGMA_MIN * 2**LOG_BITS, enc_mod.LOG_SIGMA_MAX * 2**LOG_BITS)
+        return mu.long(), log_sigma.long()
+
+    # ---------------------------------------------------------------- prior
+    def prior_conditionals(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shift, log_scale) of every p(z_i | z_<i), int64 (N, D); entry i ignores z_>=i exactly
+        (masked weights are integer zeros)."""
+        a = z.double()
+        n = len(self.cfg.made_hidden)
+        for k in range(n + 1):
+            a = self.layers[f"made.{k}"](a)
+        d = self.cfg.latent_dim
+        shift = a[:, :d].clamp(-Z_MAX, Z_MAX)
+        log_scale = a[:, d:].clamp(prior_mod.LOG_SCALE_MIN * 2**LOG_BITS, prior_mod.LOG_SCALE_MAX * 2**LOG_BITS)
+        return shift.long(), log_scale.long()
+
+    # ---------------------------------------------------------------- pixels
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """Integer feature map of z on the pixel grid, (N, hidden, H, W), computed once per image."""
+        cfg = self.cfg
+        a = self.layers["feat.linear"](z.double())
+        a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
+        a = self.layers["feat.up"](a)
+        return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2)
+
+    def pixel_logits(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Logits of every pixel of whole images (N, C, H, W), int64 (N, C*P, H, W)."""
+        xp = F.pad(x.double(), (self.half, self.half, self.rows, 0))
+        win = self.layers["head.window"](xp)
+        return self._head((win + features).clamp_(0, ACT_MAX))
+
+    def pixel_logits_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Logits of single pixels from their windows (M, taps*C) and features (M, hidden): (M, C*P)."""
+        layer = self.layers["head.window"]
+        acc = windows.double() @ self._window_matrix.T
+        win = torch.floor(acc * layer.scale + 0.5).clamp_(layer.lo, layer.hi)
+        h = (win + features.double()).clamp_(0, ACT_MAX)
+        return self._head(h[:, :, None, None])[:, :, 0, 0]
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        for k in range(self.cfg.pixel_layers):
+            h = self.layers[f"head.pw.{k}"](h)
+        return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
+
+    def pixel_freqs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Frequency tables (..., 2) of binary pixels from logits; each row sums to 2^PRECISION."""
+        one = self.tables["sigmoid"][logits + LOGIT_MAX]
+        return torch.stack([(1 << PRECISION) - one, one], dim=-1)
+
+    # ---------------------------------------------------------------- tables
+    def exp(self, log_value: torch.Tensor) -> torch.Tensor:
+        """round(exp(l * 2^-LOG_BITS) * 2^EXP_BITS) for log values in the stored range."""
+        return self.tables["exp"][log_value - self.tables["exp_offset"].item()]
+
+    def gaussian_cdf(self, t: torch.Tensor) -> torch.Tensor:
+        """round(Phi(t * 2^-T_BITS) * 2^CDF_BITS), t clipped to [-T_MAX, T_MAX]."""
+        lim = T_MAX << T_BITS
+        return self.tables["phi"][t.clamp(-lim, lim) + lim]
+
+    def bin_edges(self, k: int) -> torch.Tensor:
+        """Inner edges Phi^-1(b/K), b = 1..K-1, of K equal-mass bins of N(0,1), at 2^-Z_BITS."""
+        return self.tables[f"edges.{k}"]
+
+    def bin_centers(self, k: int) -> torch.Tensor:
+        """Phi^-1((b + 1/2)/K), b = 0..K-1, at 2^-Z_BITS: where a bin puts its z."""
+        return self.tables[f"centers.{k}"]
+
+    # ---------------------------------------------------------------- storage
+    def save(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors, metas = {}, {}
+        for name, layer in self.layers.items():
+            tensors.update(layer.tensors(name))
+            metas[name] = layer.meta()
+        tensors.update({f"table.{k}": v for k, v in self.tables.items()})
+        tmp = directory / (FILES[0] + ".tmp")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, directory / FILES[0])
+        meta = {"config": json.loads(self.cfg.to_json()), "layers": metas,
+                "bins": {"lossless": self.lossless_bins, "lossy": self.lossy_bins}}
+        tmp = directory / (FILES[1] + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, directory / FILES[1])
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "CodingModel":
+        directory = Path(directory)
+        meta = json.loads((directory / FILES[1]).read_text())
+        tensors = load_file(str(directory / FILES[0]))
+        layers = {name: IntLayer.from_saved(name, tensors, m) for name, m in meta["layers"].items()}
+        tables = {k[len("table."):]: v for k, v in tensors.items() if k.startswith("table.")}
+        model = cls(VLAEConfig.from_dict(meta["config"]), layers, tables, meta["bins"])
+        model._hash = file_hash(directory)
+        return model
+
+    @property
+    def weights_hash(self) -> str:
+        """sha256 over the coding files: the identity a compressed file records."""
+        if self._hash is None:
+            raise ValueError("hash is known only for a saved coding model")
+        return self._hash
+
+
+def file_hash(directory: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    for name in FILES:
+        h.update((Path(directory) / name).read_bytes())
+    return h.hexdigest()
+
+
+# -------------------------------------------------------------------- conversion
+def _tables(bin_counts: set[int]) -> dict[str, torch.Tensor]:
+    """Lookup tables, computed once in float64 at conversion and stored as integers."""
+    t = {}
+    lo = min(enc_mod.LOG_SIGMA_MIN, prior_mod.LOG_SCALE_MIN) * 2**LOG_BITS
+    hi = max(enc_mod.LOG_SIGMA_MAX, prior_mod.LOG_SCALE_MAX) * 2**LOG_BITS
+    ls = torch.arange(int(lo), int(hi) + 1, dtype=torch.float64)
+    t["exp"] = torch.round(torch.exp(ls / 2**LOG_BITS) * 2**EXP_BITS).long()
+    t["exp_offset"] = torch.tensor([int(lo)], dtype=torch.long)
+    ts = torch.arange(-T_MAX << T_BITS, (T_MAX << T_BITS) + 1, dtype=torch.float64)
+    t["phi"] = torch.round(torch.special.ndtr(ts / 2**T_BITS) * 2**CDF_BITS).long()
+    t["phi"][0], t["phi"][-1] = 0, 1 << CDF_BITS
+    lg = torch.arange(-LOGIT_MAX, LOGIT_MAX + 1, dtype=torch.float64)
+    p1 = torch.round(torch.sigmoid(lg / 2**LOGIT_BITS) * 2**PRECISION).long()
+    t["sigmoid"] = p1.clamp(1, (1 << PRECISION) - 1)
+    for k in sorted(bin_counts):
+        if k > 1:
+            b = torch.arange(1, k, dtype=torch.float64)
+            t[f"edges.{k}"] = torch.round(torch.special.ndtri(b / k) * 2**Z_BITS).long()
+        c = torch.arange(k, dtype=torch.float64) + 0.5
+        t[f"centers.{k}"] = torch.round(torch.special.ndtri(c / k) * 2**Z_BITS).long()
+    return t
+
+
+def _choose_bins(model: VLAE, x: torch.Tensor) -> dict[str, list[int]]:
+    """Bins per latent dimension from the typical posterior width in units of the prior's scale.
+
+    Lossless: fine bins (about 1/16 of that width), so discretization costs little.
+    Lossy: bins about as wide as the posterior, so the rate is close to the KL.
+    A dimension whose KL to its prior conditional is negligible (< 0.05 bits on average)
+    gets one bin: z_i is the conditional's median, and it costs nothing.
+    """
+    with torch.no_grad():
+        mu, log_sigma = model.encoder(model.x_in(x))
+        shift, log_scale = model.prior.conditionals(mu)
+        ratio = torch.exp(log_sigma - log_scale)
+        offset = (mu - shift) * torch.exp(-log_scale)
+        kl_bits = (0.5 * (ratio**2 + offset**2 - 1) - torch.log(ratio)).mean(dim=0) / np.log(2)
+        width = ratio.median(dim=0).values
+    lossless, lossy = [], []
+    for r, kl in zip(width.tolist(), kl_bits.tolist()):
+        if kl < 0.05:
+            lossless.append(1)
+            lossy.append(1)
+            continue
+        lossless.append(2 ** int(min(MAX_BINS_LOG2, max(1, np.ceil(np.log2(16.0 / r))))))
+        lossy.append(2 ** int(min(MAX_BINS_LOG2, max(0, np.round(np.log2(2.0 / r))))))
+    return {"lossless": lossless, "lossy": lossy}
+
+
+def convert(model: VLAE, calibration: torch.Tensor) -> CodingModel:
+    """Quantize a trained float VLAE; `calibration` (N, C, H, W) images set activation ranges."""
+    model = model.eval()
+    cfg = model.cfg
+    layers: dict[str, IntLayer] = {}
+    maxima: list[float] = []
+
+    def add(name, kind, mod_weight, mod_bias, a_float, in_bits, in_max, out_float, out_bits=None,
+            lo=-ACT_MAX, hi=ACT_MAX, **kw):
+        """Quantize one layer; returns its output fixed-point position."""
+        n_out = mod_weight.shape[1 if kind == "conv_transpose" else 0]
+        if out_bits is None:
+            out_bits = activation_bits(out_float.abs().max().item())
+        ob = torch.full((n_out,), float(out_bits)) if not torch.is_tensor(out_bits) else out_bits
+        layers[name] = quantize_layer(kind, mod_weight, mod_bias, in_bits, ob, in_max, lo=lo, hi=hi, **kw)
+        maxima.append(out_float.abs().max().item())
+        return out_bits
+
+    with torch.no_grad():
+        xf = model.x_in(calibration)
+        # Encoder: four convs, hidden linear, output linear.
+        convs = [m for m in model.encoder.convs if isinstance(m, torch.nn.Conv2d)]
+        a, bits, a_max = xf, 0, 1.0  # binary input: integers 0/1
+        for k, conv in enumerate(convs):
+            out = torch.relu(conv(a))
+            bits = add(f"enc.{k}", "conv", conv.weight, conv.bias, a, bits, a_max * 2**bits, out,
+                       lo=0, stride=conv.stride[0], padding=conv.padding[0])
+            a, a_max = out, ACT_MAX / 2**bits
+        hid, last = model.encoder.head[1], model.encoder.head[3]
+        a = a.flatten(1)
+        out = torch.relu(hid(a))
+        bits = add("enc.4", "linear", hid.weight, hid.bias, a, bits, ACT_MAX, out, lo=0)
+        d = cfg.latent_dim
+        ob = torch.tensor([float(Z_BITS)] * d + [float(LOG_BITS)] * d)
+        add("enc.5", "linear", last.weight, last.bias, out, bits, ACT_MAX, last(out), out_bits=ob,
+            lo=-(2**40), hi=2**40)
+
+        # Prior: MADE on z samples from the posterior.
+        mu, log_sigma = model.encoder(xf)
+        z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+        a, bits, a_max = z, Z_BITS, Z_MAX
+        for k, layer in enumerate(model.prior.layers[:-1]):
+            out = torch.relu(layer(a))
+            bits = add(f"made.{k}", "linear", layer.weight * layer.mask, layer.bias, a, bits, a_max, out, lo=0)
+            a, a_max = out, ACT_MAX
+        layer = model.prior.layers[-1]
+        ob = torch.tensor([float(Z_BITS)] * d + [float(LOG_BITS)] * d)
+        add(f"made.{len(model.prior.layers) - 1}", "linear", layer.weight * layer.mask, layer.bias, a, bits,
+            ACT_MAX, layer(a), out_bits=ob, lo=-(2**40), hi=2**40)
+
+        # Decoder: z features, then the head; window and features share one fixed-point position.
+        feat = model.decoder.features
+        out = torch.relu(feat.linear(z))
+        bits = add("feat.linear", "linear", feat.linear.weight, feat.linear.bias, z, Z_BITS, Z_MAX, out, lo=0)
+        a = out.view(-1, feat.c, feat.h4, feat.w4)
+        out = torch.relu(feat.up(a))
+        bits = add("feat.up", "conv_transpose", feat.up.weight, feat.up.bias, a, bits, ACT_MAX, out, lo=0,
+                   stride=2, padding=1)
+        features = F.pixel_shuffle(feat.to_pixels(out), 2)
+        head = model.decoder.head
+        xp = F.pad(xf, (head.half, head.half, head.rows, 0))
+        win = F.conv2d(xp, head.window.weight * head.mask)
+        hidden_bits = activation_bits(max(features.abs().max().item(), win.abs().max().item(),
+                                          (features + win).abs().max().item()))
+        add("feat.to_pixels", "conv", feat.to_pixels.weight, feat.to_pixels.bias, out, bits, ACT_MAX,
+            features, out_bits=hidden_bits)
+        add("head.window", "conv", head.window.weight * head.mask, None, xp, 0, 1.0, win, out_bits=hidden_bits)
+        a, bits = torch.relu(win + features), hidden_bits
+        for k, layer in enumerate(head.pointwise):
+            is_last = k == len(head.pointwise) - 1
+            out = layer(a) if is_last else torch.relu(layer(a))
+            bits = add(f"head.pw.{k}", "conv", layer.weight, layer.bias, a, bits, ACT_MAX, out,
+                       out_bits=LOGIT_BITS if is_last else None, lo=-(2**40) if is_last else 0,
+                       hi=2**40 if is_last else ACT_MAX)
+            a = out
+
+    bins = _choose_bins(model, calibration)
+    tables = _tables(set(bins["lossless"]) | set(bins["lossy"]))
+    return CodingModel(cfg, layers, tables, bins)

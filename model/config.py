@@ -1,0 +1,52 @@
+"""Hyper-parameters of a VLAE, stored as the JSON config beside shipped weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class VLAEConfig:
+    """Architecture of one VLAE; everything needed to rebuild it from weights."""
+
+    height: int = 28
+    width: int = 28
+    channels: int = 1
+    likelihood: str = "bernoulli"  # room for "logistic_mixture" (8-bit) later
+    latent_dim: int = 32
+    # Encoder q(z|x): conv widths at full, half and quarter resolution.
+    encoder_channels: tuple[int, int, int] = (32, 32, 64)
+    encoder_hidden: int = 256
+    # Prior p(z): one autoregressive-flow layer built on MADE.
+    made_hidden: tuple[int, ...] = (256, 256)
+    # Decoder p(x|z): features of z on the pixel grid, then a local PixelCNN head.
+    feature_channels: int = 64
+    window_rows: int = 4  # rows above the current pixel that it sees
+    window_half_width: int = 4  # columns left and right of it in those rows
+    pixel_hidden: int = 64
+    pixel_layers: int = 2  # 1x1 layers after the window layer
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dims(self) -> int:
+        """Subpixels per image, the denominator of bits/dim."""
+        return self.height * self.width * self.channels
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VLAEConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VLAEConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

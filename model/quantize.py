@@ -1,0 +1,111 @@
+"""Integer layers: weights and activations as integers, sums exact in float64.
+
+Every quantity here is an integer held in a float64 tensor. A layer computes
+acc = W_int * a_int + b_int exactly (all partial sums stay far below 2^53, so the
+order of summation cannot matter), then rescales by a power of two per output channel
+and rounds: out = floor(acc * 2^-shift + 1/2). Multiplying by a power of two and adding
+1/2 are exact in float64, so the result is the same integer on any machine, batch size,
+thread count or evaluation order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+WEIGHT_BITS = 12  # signed weights in [-2047, 2047]
+ACT_MAX = 2**15 - 1  # activations are clamped to int16 range
+# Bound on any partial sum; checked when a layer is built, so exactness is by construction.
+EXACT_LIMIT = 2**52
+
+
+@dataclass
+class IntLayer:
+    """One integer linear/conv/transposed-conv layer with per-channel power-of-two rescaling."""
+
+    kind: str  # "linear" | "conv" | "conv_transpose"
+    weight: torch.Tensor  # float64 holding integers
+    bias: torch.Tensor | None  # float64 holding integers, at the accumulator's scale
+    scale: torch.Tensor  # float64 powers of two, one per output channel
+    stride: int = 1
+    padding: int = 0
+    lo: float = -ACT_MAX
+    hi: float = ACT_MAX
+
+    def accumulate(self, a: torch.Tensor) -> torch.Tensor:
+        """The exact integer sum W*a + b, before rescaling."""
+        if self.kind == "linear":
+            return F.linear(a, self.weight, self.bias)
+        if self.kind == "conv":
+            return F.conv2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        if self.kind == "conv_transpose":
+            return F.conv_transpose2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        raise ValueError(self.kind)
+
+    def rescale(self, acc: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (acc.dim() - 2)
+        return torch.floor(acc * self.scale.view(shape) + 0.5).clamp_(self.lo, self.hi)
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        return self.rescale(self.accumulate(a))
+
+    def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
+        out = {f"{prefix}.weight": self.weight, f"{prefix}.scale": self.scale}
+        if self.bias is not None:
+            out[f"{prefix}.bias"] = self.bias
+        return out
+
+    def meta(self) -> dict:
+        return {"kind": self.kind, "stride": self.stride, "padding": self.padding,
+                "lo": self.lo, "hi": self.hi}
+
+    @classmethod
+    def from_saved(cls, prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> "IntLayer":
+        return cls(weight=tensors[f"{prefix}.weight"], bias=tensors.get(f"{prefix}.bias"),
+                   scale=tensors[f"{prefix}.scale"], **meta)
+
+
+def out_channel_dim(kind: str) -> int:
+    return 1 if kind == "conv_transpose" else 0
+
+
+def quantize_layer(kind: str, weight: torch.Tensor, bias: torch.Tensor | None, in_bits: int,
+                   out_bits: torch.Tensor, in_max: float, stride: int = 1, padding: int = 0,
+                   lo: float = -ACT_MAX, hi: float = ACT_MAX) -> IntLayer:
+    """Integer form of a float layer whose input is a_int * 2^-in_bits.
+
+    out_bits gives, per output channel, the fixed-point position of the output
+    (out = out_int * 2^-out_bits). Weights get the finest power-of-two scale that
+    fits WEIGHT_BITS, per output channel.
+    """
+    w = weight.detach().double()
+    ch = out_channel_dim(kind)
+    n_out = w.shape[ch]
+    w_ch = w.transpose(0, ch).reshape(n_out, -1)
+    max_abs = w_ch.abs().amax(dim=1).clamp_min(1e-30)
+    w_bits = torch.floor(torch.log2((2 ** (WEIGHT_BITS - 1) - 1) / max_abs))
+    w_bits = w_bits.clamp(-30, 40)
+    shape = [1] * w.dim()
+    shape[ch] = -1
+    w_int = torch.round(w * torch.exp2(w_bits).view(shape))
+    acc_bits = w_bits + in_bits
+    b_int = None
+    if bias is not None:
+        b_int = torch.round(bias.detach().double() * torch.exp2(acc_bits))
+    # Worst case partial sum: every weight at its bound times the largest input.
+    worst = (w_int.abs().transpose(0, ch).reshape(n_out, -1).sum(dim=1) * in_max).max().item()
+    if b_int is not None:
+        worst += b_int.abs().max().item()
+    if worst >= EXACT_LIMIT:
+        raise ValueError(f"layer sums may reach {worst:.3g} >= 2^52; not exact")
+    scale = torch.exp2(out_bits.double() - acc_bits)
+    return IntLayer(kind, w_int, b_int, scale, stride, padding, lo, hi)
+
+
+def activation_bits(max_abs: float, headroom: float = 2.0, cap: int = 16) -> int:
+    """Finest fixed-point position that keeps headroom * max_abs inside int16."""
+    if max_abs <= 0:
+        return cap
+    return int(min(cap, torch.floor(torch.log2(torch.tensor(ACT_MAX / (headroom * max_abs)))).item()))

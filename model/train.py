@@ -1,0 +1,219 @@
+"""Training: maximize the ELBO with Adam, an EMA of the weights, KL warm-up and resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from . import data, zoo
+from .config import VLAEConfig
+from .vlae import VLAE
+
+LOG2 = math.log(2)
+
+
+@dataclass
+class TrainOptions:
+    """Optimisation settings; stored in the log and the checkpoint so a resume continues alike."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 0.97  # per epoch
+    warmup_epochs: float = 0.0  # KL weight rises linearly from 0.2 to 1 over these
+    # Free bits: the batch's mean KL is not penalized below this many bits per image, so the
+    # code gets used before the local decoder learns to do without it. Held for the first
+    # `free_bits_hold` of the epochs, then faded to 0 by `free_bits_end`: the end is pure ELBO.
+    free_bits: float = 16.0
+    free_bits_hold: float = 0.4
+    free_bits_end: float = 0.6
+    ema: float = 0.999
+    grad_clip: float = 200.0
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    max_steps: int | None = None  # stop early (tests, smoke runs)
+
+
+def free_bits_nats(opts: TrainOptions, epoch: float) -> float:
+    """The KL floor at a (fractional) epoch, in nats per image."""
+    hold, end = opts.free_bits_hold * opts.epochs, opts.free_bits_end * opts.epochs
+    fade = 1.0 if epoch <= hold else max(0.0, (end - epoch) / max(end - hold, 1e-9))
+    return opts.free_bits * LOG2 * fade
+
+
+def _ckpt_dir(out: Path) -> Path:
+    return out / "checkpoint"
+
+
+def _save_checkpoint(out: Path, model: VLAE, ema: VLAE, opt: torch.optim.Optimizer, state: dict) -> None:
+    """Everything needed to resume, as safetensors + JSON (no pickles)."""
+    ck = _ckpt_dir(out)
+    ck.mkdir(parents=True, exist_ok=True)
+    opt_state = opt.state_dict()
+    tensors = {}
+    for idx, st in opt_state["state"].items():
+        for key, val in st.items():
+            tensors[f"{idx}.{key}"] = val.detach().clone().reshape(val.shape).contiguous()
+    for name, mod in (("model", model), ("ema", ema)):
+        tmp = ck / f"{name}.safetensors.tmp"
+        save_file({k: v.contiguous() for k, v in mod.state_dict().items()}, str(tmp))
+        os.replace(tmp, ck / f"{name}.safetensors")
+    tmp = ck / "optimizer.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    os.replace(tmp, ck / "optimizer.safetensors")
+    state = dict(state, param_groups=opt_state["param_groups"])
+    zoo.write_text_atomic(ck / "state.json", json.dumps(state, indent=1))
+
+
+def _load_checkpoint(out: Path, model: VLAE, ema: VLAE, opt: torch.optim.Optimizer) -> dict:
+    ck = _ckpt_dir(out)
+    model.load_state_dict(load_file(str(ck / "model.safetensors")))
+    ema.load_state_dict(load_file(str(ck / "ema.safetensors")))
+    state = json.loads((ck / "state.json").read_text())
+    flat = load_file(str(ck / "optimizer.safetensors"))
+    opt_state: dict = {"state": {}, "param_groups": state.pop("param_groups")}
+    for key, val in flat.items():
+        idx, name = key.split(".", 1)
+        opt_state["state"].setdefault(int(idx), {})[name] = val
+    opt.load_state_dict(opt_state)
+    return state
+
+
+@torch.no_grad()
+def evaluate_elbo(model: VLAE, images: np.ndarray, batch_size: int = 500) -> dict:
+    """Mean one-sample negative ELBO and KL (nats/image) over uint8 images."""
+    totals = {"neg_elbo": 0.0, "kl": 0.0, "recon": 0.0}
+    for start in range(0, len(images), batch_size):
+        x = data.to_tensor(images[start:start + batch_size])
+        terms = model.elbo_terms(x)
+        for k in totals:
+            totals[k] += terms[k].sum().item()
+    return {k: v / len(images) for k, v in totals.items()}
+
+
+def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
+          cfg: VLAEConfig | None = None, opts: TrainOptions | None = None,
+          resume: bool = False, progress: bool = True) -> dict:
+    """Train a VLAE on a named data set; writes checkpoints, the best EMA model and train_log.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_x = data.load_split(dataset, "train", data_dir)
+    valid_x = data.load_split(dataset, "valid", data_dir)
+    log_path = out / zoo.LOG
+    if resume:
+        if not (_ckpt_dir(out) / "state.json").is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint in {_ckpt_dir(out)}")
+        log = json.loads(log_path.read_text())
+        cfg = VLAEConfig.from_dict(log["config"])
+        # What the caller sets away from the defaults (say, more epochs) overrides the saved run.
+        defaults = asdict(TrainOptions())
+        given = {k: v for k, v in asdict(opts or TrainOptions()).items() if v != defaults[k]}
+        opts = TrainOptions(**{**log["options"], "max_steps": None, **given})
+    else:
+        cfg = cfg or VLAEConfig()
+        opts = opts or TrainOptions()
+        log = {"dataset": dataset, "config": json.loads(cfg.to_json()), "options": asdict(opts),
+               "train_images": len(train_x), "valid_images": len(valid_x), "epochs": []}
+    log["options"] = asdict(opts)
+
+    torch.manual_seed(opts.seed)
+    model = VLAE(cfg)
+    ema = VLAE(cfg)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_valid": None, "wall": 0.0}
+    if resume:
+        state.update(_load_checkpoint(out, model, ema, opt))
+
+    dims = cfg.dims
+    steps_per_epoch = len(train_x) // opts.batch_size
+    last_ckpt = time.time()
+    run_start = time.time() - state["wall"]
+    while state["epoch"] < opts.epochs:
+        epoch = state["epoch"]
+        lr = opts.lr * opts.lr_decay ** epoch
+        for g in opt.param_groups:
+            g["lr"] = lr
+        # The permutation depends only on (seed, epoch), so a mid-epoch resume sees the same order.
+        order = np.random.default_rng([opts.seed, epoch]).permutation(len(train_x))
+        sums = state.get("epoch_sums", {"neg_elbo": 0.0, "kl": 0.0, "n": 0})
+        epoch_start = time.time() - state.get("epoch_wall", 0.0)
+        bar = tqdm(range(state["step_in_epoch"], steps_per_epoch), desc=f"epoch {epoch + 1}/{opts.epochs}",
+                   disable=not progress, mininterval=1.0 if sys.stderr.isatty() else 30.0,
+                   initial=state["step_in_epoch"], total=steps_per_epoch)
+        model.train()
+        for step in bar:
+            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
+            x = data.to_tensor(train_x[idx])
+            beta = min(1.0, 0.2 + 0.8 * (epoch + step / steps_per_epoch) / opts.warmup_epochs) \
+                if opts.warmup_epochs > 0 else 1.0
+            terms = model.elbo_terms(x)
+            floor = free_bits_nats(opts, epoch + step / steps_per_epoch)
+            loss = (terms["recon"].mean() + beta * terms["kl"].mean().clamp(min=floor)) / dims
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1.0 - opts.ema)
+            sums["neg_elbo"] += terms["neg_elbo"].sum().item()
+            sums["kl"] += terms["kl"].sum().item()
+            sums["n"] += len(idx)
+            state["global_step"] += 1
+            state["step_in_epoch"] = step + 1
+            bar.set_postfix(refresh=False, bpd=f"{sums['neg_elbo'] / sums['n'] / dims / LOG2:.4f}",
+                            kl_bits=f"{sums['kl'] / sums['n'] / LOG2:.1f}")
+            if time.time() - last_ckpt > 60 * opts.checkpoint_minutes:
+                state.update(epoch_sums=sums, epoch_wall=time.time() - epoch_start,
+                             wall=time.time() - run_start)
+                _save_checkpoint(out, model, ema, opt, state)
+                last_ckpt = time.time()
+            if opts.max_steps is not None and state["global_step"] >= opts.max_steps:
+                break
+        bar.close()
+        if state["step_in_epoch"] < steps_per_epoch:  # stopped early by max_steps: resumable
+            state.update(epoch_sums=sums, epoch_wall=time.time() - epoch_start, wall=time.time() - run_start)
+            _save_checkpoint(out, model, ema, opt, state)
+            zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
+            break
+        ema.eval()
+        valid = evaluate_elbo(ema, valid_x)
+        entry = {
+            "epoch": epoch + 1, "steps": state["step_in_epoch"], "lr": lr,
+            "train_neg_elbo_nats": sums["neg_elbo"] / max(sums["n"], 1),
+            "train_neg_elbo_bits_per_dim": sums["neg_elbo"] / max(sums["n"], 1) / dims / LOG2,
+            "train_kl_bits": sums["kl"] / max(sums["n"], 1) / LOG2,
+            "valid_neg_elbo_nats": valid["neg_elbo"],
+            "valid_neg_elbo_bits_per_dim": valid["neg_elbo"] / dims / LOG2,
+            "valid_kl_bits": valid["kl"] / LOG2,
+            "epoch_seconds": time.time() - epoch_start,
+            "wall_seconds": time.time() - run_start,
+        }
+        log["epochs"].append(entry)
+        log["total_wall_seconds"] = entry["wall_seconds"]
+        if progress:
+            print(json.dumps(entry), file=sys.stderr, flush=True)
+        if state["best_valid"] is None or valid["neg_elbo"] < state["best_valid"]:
+            state["best_valid"] = valid["neg_elbo"]
+            log["best_epoch"] = epoch + 1
+            zoo.save(ema, out)
+        state.update(epoch=epoch + 1, step_in_epoch=0, epoch_sums={"neg_elbo": 0.0, "kl": 0.0, "n": 0},
+                     epoch_wall=0.0, wall=time.time() - run_start)
+        _save_checkpoint(out, model, ema, opt, state)
+        zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
+        last_ckpt = time.time()
+        if opts.max_steps is not None and state["global_step"] >= opts.max_steps:
+            break
+    return log

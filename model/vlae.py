@@ -1,0 +1,73 @@
+"""The VLAE: encoder, prior and decoder together, with the ELBO and its bounds."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import likelihoods
+from .config import VLAEConfig
+from .decoder import Decoder
+from .encoder import Encoder
+from .prior import HALF_LOG_2PI, ARFlowPrior
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, sigma^2) in nats, summed over dimensions."""
+    eps = (z - mu) * torch.exp(-log_sigma)
+    return (-0.5 * eps**2 - HALF_LOG_2PI - log_sigma).sum(dim=1)
+
+
+class VLAE(nn.Module):
+    """Variational Lossy Autoencoder; all quantities in nats per image."""
+
+    def __init__(self, cfg: VLAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.prior = ARFlowPrior(cfg)
+        self.decoder = Decoder(cfg)
+
+    def x_in(self, x: torch.Tensor) -> torch.Tensor:
+        return likelihoods.to_input(self.cfg.likelihood, x)
+
+    def elbo_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One-sample estimates of the reconstruction term and KL, per image."""
+        xf = self.x_in(x)
+        mu, log_sigma = self.encoder(xf)
+        z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+        kl = gaussian_log_prob(z, mu, log_sigma) - self.prior.log_prob(z)
+        params = self.decoder(z, xf)
+        recon = -likelihoods.log_prob(self.cfg.likelihood, xf, params)
+        return {"recon": recon, "kl": kl, "neg_elbo": recon + kl}
+
+    @torch.no_grad()
+    def importance_log_px(self, x: torch.Tensor, samples: int, chunk: int = 50) -> torch.Tensor:
+        """log p(x) estimated with `samples` draws from q(z|x) (a stochastic lower bound)."""
+        xf = self.x_in(x)
+        mu, log_sigma = self.encoder(xf)
+        log_w = []
+        for start in range(0, samples, chunk):
+            k = min(chunk, samples - start)
+            mu_k, ls_k = mu.repeat(k, 1), log_sigma.repeat(k, 1)
+            z = mu_k + torch.exp(ls_k) * torch.randn_like(mu_k)
+            xk = xf.repeat(k, 1, 1, 1)
+            lw = (likelihoods.log_prob(self.cfg.likelihood, xk, self.decoder(z, xk))
+                  + self.prior.log_prob(z) - gaussian_log_prob(z, mu_k, ls_k))
+            log_w.append(lw.view(k, -1))
+        log_w = torch.cat(log_w, dim=0)
+        return torch.logsumexp(log_w, dim=0) - math.log(samples)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample x ~ p(x|z) pixel by pixel in raster order (slow reference path)."""
+        cfg = self.cfg
+        feats = self.decoder.features(z)
+        x = torch.zeros(z.shape[0], cfg.channels, cfg.height, cfg.width)
+        for i in range(cfg.height):
+            for j in range(cfg.width):
+                params = self.decoder.head(x, feats)[:, :, i, j]
+                x[:, :, i, j] = likelihoods.sample(cfg.likelihood, params, generator)
+        return x

@@ -1,0 +1,153 @@
+"""The vlae-codec command as a user runs it: round trips, refusals, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def digits(bmnist_test):
+    return bmnist_test[::97][:40]
+
+
+def _png(path, digit):
+    Image.fromarray(digit * 255).convert("1").save(path)
+
+
+def test_png_round_trip(tmp_path, digits):
+    _png(tmp_path / "d.png", digits[0])
+    r = run_cli("compress", str(tmp_path / "d.png"))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "d.png").rename(tmp_path / "orig.png")
+    r = run_cli("decompress", str(tmp_path / "d.vlae"))
+    assert r.returncode == 0, r.stderr
+    back = np.asarray(Image.open(tmp_path / "d.png"), dtype=np.uint8)
+    assert Image.open(tmp_path / "d.png").mode == "1" and np.array_equal(back, digits[0])
+
+
+def test_folder_round_trip(tmp_path, digits):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, d in enumerate(digits[:5]):
+        _png(src / f"{i:02d}.png", d)
+    assert run_cli("compress", str(src), "-o", str(tmp_path / "a.vlae")).returncode == 0
+    r = run_cli("decompress", str(tmp_path / "a.vlae"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    for i, d in enumerate(digits[:5]):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"{i:02d}.png"), dtype=np.uint8), d)
+
+
+def test_decode_with_other_threads_and_batch(tmp_path, digits):
+    np.save(tmp_path / "x.npy", digits)
+    r = run_cli("compress", str(tmp_path / "x.npy"), "--threads", "2", "--batch-size", "256")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("decompress", str(tmp_path / "x.vlae"), "-o", str(tmp_path / "y.npy"), "--threads", "1",
+                "--batch-size", "3", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.load(tmp_path / "y.npy"), digits)
+
+
+def test_no_overwrite_without_force(tmp_path, digits):
+    np.save(tmp_path / "x.npy", digits[:2])
+    (tmp_path / "x.vlae").write_bytes(b"keep me")
+    r = run_cli("compress", str(tmp_path / "x.npy"))
+    assert r.returncode != 0 and "--force" in r.stderr
+    assert (tmp_path / "x.vlae").read_bytes() == b"keep me"
+    assert run_cli("compress", str(tmp_path / "x.npy"), "--force").returncode == 0
+
+
+@pytest.mark.parametrize("make", ["text", "truncated_png", "float_npy", "grey_png", "big_binary", "missing",
+                                  "sixteen_bit", "rgba"])
+def test_bad_inputs_fail_cleanly(tmp_path, digits, make):
+    path = tmp_path / "in.png"
+    if make == "text":
+        path.write_text("not an image")
+    elif make == "truncated_png":
+        _png(path, digits[0])
+        path.write_bytes(path.read_bytes()[:40])
+    elif make == "float_npy":
+        path = tmp_path / "in.npy"
+        np.save(path, np.full((2, 28, 28), np.nan))
+    elif make == "grey_png":
+        Image.fromarray(digits[0] * 200).save(path)
+    elif make == "big_binary":
+        Image.fromarray(np.zeros((40, 40), np.uint8)).convert("1").save(path)
+    elif make == "sixteen_bit":
+        Image.fromarray(np.zeros((28, 28), np.uint16) + 300).save(path)
+    elif make == "rgba":
+        Image.fromarray(np.zeros((28, 28, 4), np.uint8)).save(path)
+    before = set(tmp_path.iterdir())
+    r = run_cli("compress", str(path))
+    assert r.returncode != 0
+    assert r.stderr.startswith("vlae-codec: error:") and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_corrupt_file_fails_cleanly(tmp_path, digits):
+    np.save(tmp_path / "x.npy", digits[:3])
+    assert run_cli("compress", str(tmp_path / "x.npy")).returncode == 0
+    data = bytearray((tmp_path / "x.vlae").read_bytes())
+    data[len(data) // 2] ^= 0x10
+    (tmp_path / "x.vlae").write_bytes(bytes(data))
+    (tmp_path / "x.npy").unlink()
+    r = run_cli("decompress", str(tmp_path / "x.vlae"))
+    assert r.returncode != 0 and "corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_info_and_measure(tmp_path, digits):
+    np.save(tmp_path / "x.npy", digits)
+    r = run_cli("measure", str(tmp_path / "x.npy"), "--json", "--no-baselines")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    for key in ("images", "real_bits_per_dim", "neg_elbo_bits_per_dim", "compress_seconds",
+                "decompress_seconds", "roundtrip_ok"):
+        assert key in m
+    assert m["roundtrip_ok"] is True and m["images"] == len(digits)
+    assert run_cli("compress", str(tmp_path / "x.npy")).returncode == 0
+    r = run_cli("info", str(tmp_path / "x.vlae"), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["images"] == len(digits)
+
+
+def test_lossy_cli_is_repeatable(tmp_path, digits):
+    np.save(tmp_path / "x.npy", digits[:10])
+    outs = []
+    for k in range(2):
+        assert run_cli("compress", str(tmp_path / "x.npy"), "--lossy", "-o", str(tmp_path / f"{k}.vlae")).returncode == 0
+        assert run_cli("decompress", str(tmp_path / f"{k}.vlae"), "-o", str(tmp_path / f"{k}.npy")).returncode == 0
+        outs.append(np.load(tmp_path / f"{k}.npy"))
+    assert (tmp_path / "0.vlae").read_bytes() == (tmp_path / "1.vlae").read_bytes()
+    assert np.array_equal(outs[0], outs[1])
+
+
+def test_eval_json(bmnist_test, tmp_path):
+    np.save(tmp_path / "t.npy", bmnist_test[::500])
+    r = run_cli("eval", "--model", "bmnist", "--data", str(tmp_path / "t.npy"), "--json", "--samples", "100")
+    assert r.returncode == 0, r.stderr
+    e = json.loads(r.stdout)
+    for key in ("images", "neg_elbo_bits_per_dim", "kl_bits_per_image", "nll_is_bits_per_dim",
+                "coding_neg_elbo_bits_per_dim"):
+        assert key in e
+    assert e["nll_is_bits_per_dim"] <= e["neg_elbo_bits_per_dim"] * 1.01
+
+
+def test_models_lists_bmnist():
+    r = run_cli("models")
+    assert r.returncode == 0 and "bmnist" in r.stdout
+
+
+@pytest.mark.slow
+def test_full_binarized_mnist_test_set_round_trip(bmnist_test, tmp_path):
+    np.save(tmp_path / "test.npy", bmnist_test)
+    r = run_cli("measure", str(tmp_path / "test.npy"), "--json", "--no-baselines")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["roundtrip_ok"] is True and m["images"] == 10000
+    assert m["real_over_neg_elbo"] < 1.005

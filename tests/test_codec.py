@@ -1,0 +1,107 @@
+"""Bits-back coding through the library API: exact round trips, honest sizes, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vlae_codec
+from vlae_codec import ans, container
+from vlae_codec.errors import FormatError, InputError, ModelMismatch
+
+
+@pytest.fixture(scope="module")
+def digits(bmnist_test):
+    return bmnist_test[np.random.default_rng(0).permutation(len(bmnist_test))[:300]]
+
+
+def test_stack_round_trip_and_counts():
+    rng = np.random.default_rng(0)
+    freqs = rng.integers(1, 1000, size=(500, 5))
+    freqs[:, 0] += (1 << ans.PRECISION) - freqs.sum(1)
+    symbols = rng.integers(0, 5, size=500)
+    stack = ans.Stack()
+    stack.push(symbols, freqs)
+    bits = ans.information_bits(symbols, freqs).sum()
+    assert bits <= stack.num_bits() <= bits + 64
+    assert np.array_equal(ans.Stack(stack.words()).pop(freqs), symbols)
+
+
+def test_archive_round_trip_and_size_matches_information(digits):
+    enc = vlae_codec.encode(digits)
+    assert np.array_equal(vlae_codec.decompress(enc.data), digits)
+    header, words = container.unpack(enc.data)
+    payload_bits = 32 * len(words)
+    info = enc.info.total.sum()
+    assert info <= payload_bits <= info * 1.005 + 64
+
+
+def test_decode_with_other_batch_size(digits):
+    data = vlae_codec.compress(digits[:100], batch=256)
+    assert np.array_equal(vlae_codec.decompress(data, batch=7), digits[:100])
+
+
+def test_single_image(digits):
+    data = vlae_codec.compress(digits[0])
+    out = vlae_codec.decompress(data)
+    assert out.shape == (28, 28) and np.array_equal(out, digits[0])
+
+
+def test_two_images_one_pixel_apart(digits):
+    a = digits[:2].copy()
+    b = a.copy()
+    b[1, 14, 14] ^= 1
+    da, db = vlae_codec.compress(a), vlae_codec.compress(b)
+    assert da != db
+    assert np.array_equal(vlae_codec.decompress(da), a) and np.array_equal(vlae_codec.decompress(db), b)
+
+
+def test_lossy_is_deterministic_and_small(digits):
+    d1 = vlae_codec.compress(digits[:20], lossy=True)
+    d2 = vlae_codec.compress(digits[:20], lossy=True)
+    assert d1 == d2
+    out1, out2 = vlae_codec.decompress(d1), vlae_codec.decompress(d1)
+    assert np.array_equal(out1, out2) and out1.shape == (20, 28, 28) and set(np.unique(out1)) <= {0, 1}
+    sampled = vlae_codec.compress(digits[:20], lossy=True, seed=3)
+    assert np.array_equal(vlae_codec.decompress(sampled), vlae_codec.decompress(sampled))
+    assert len(d1) < len(vlae_codec.compress(digits[:20]))
+
+
+def test_refuses_bad_arrays():
+    with pytest.raises(InputError):
+        vlae_codec.compress(np.full((2, 28, 28), np.nan))
+    with pytest.raises(InputError):
+        vlae_codec.compress(np.zeros((2, 30, 30), dtype=np.uint8))
+    with pytest.raises(InputError):
+        vlae_codec.compress(np.full((2, 28, 28), 7, dtype=np.uint8))
+    with pytest.raises(InputError):
+        vlae_codec.compress(np.zeros((0, 28, 28), dtype=np.uint8))
+
+
+def test_refuses_damaged_files(digits):
+    data = vlae_codec.compress(digits[:5])
+    for bad in (data[:-1], data[:10], b"PNG" + data[3:], data[:-8] + bytes(4) + data[-4:]):
+        with pytest.raises(FormatError):
+            vlae_codec.decompress(bad)
+    newer = bytearray(data)
+    newer[4] = container.VERSION + 1
+    with pytest.raises(FormatError, match="newer"):
+        vlae_codec.decompress(bytes(newer))
+
+
+def test_refuses_other_model_version(digits):
+    header, words = container.unpack(vlae_codec.compress(digits[:3]))
+    header.model_hash = bytes(8)
+    with pytest.raises(ModelMismatch, match="bmnist"):
+        vlae_codec.decompress(container.pack(header, words))
+    header.model_id = "nosuchmodel"
+    with pytest.raises(ModelMismatch, match="nosuchmodel"):
+        vlae_codec.decompress(container.pack(header, words))
+
+
+def test_header_round_trip():
+    h = container.Header("lossless", "bmnist", bytes(range(8)), 28, 28, 1, 1, 2, "named", 1024, None,
+                         bytes(8), ["a.png", "b.png"])
+    words = np.arange(5, dtype=np.uint32)
+    h2, w2 = container.unpack(container.pack(h, words))
+    assert h2 == h and np.array_equal(w2, words)

@@ -1,0 +1,94 @@
+"""The coding form: integer probabilities, identical whatever the batch or evaluation order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vlae_codec import api, latents
+from vlae_codec.accounting import coding_neg_elbo
+from vlae_codec.ans import PRECISION
+from vlae_codec.model import coding, zoo
+from vlae_codec.model.evaluate import evaluate
+
+
+@pytest.fixture(scope="module")
+def cm():
+    return api.coding_model("bmnist")
+
+
+@pytest.fixture(scope="module")
+def x(bmnist_test):
+    return torch.from_numpy(bmnist_test[::100].astype(np.int64))[:, None]
+
+
+def test_window_path_equals_full_image_path(cm, x):
+    """Logits from causal windows, pixel by pixel, equal those of the whole-image pass exactly."""
+    z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
+    feats = cm.features(z)
+    full = cm.pixel_logits(x, feats)
+    n, _, h, w = x.shape
+    xp = torch.nn.functional.pad(x[:, 0], (cm.half, cm.half, cm.rows, 0))
+    for r, c in [(0, 0), (0, 27), (5, 3), (14, 14), (27, 0), (27, 27)]:
+        taps = torch.stack([xp[:, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
+        at = cm.pixel_logits_at(taps, feats[:, :, r, c])
+        assert torch.equal(at, full[:, :, r, c])
+
+
+def test_batch_size_does_not_change_anything(cm, x):
+    mu, ls = cm.posterior(x)
+    parts = [cm.posterior(x[i:i + 7]) for i in range(0, len(x), 7)]
+    assert torch.equal(mu, torch.cat([p[0] for p in parts])) and torch.equal(ls, torch.cat([p[1] for p in parts]))
+    z = latents.snap(cm, mu, cm.lossless_bins)[1]
+    assert torch.equal(cm.features(z), torch.cat([cm.features(z[i:i + 1]) for i in range(len(z))]))
+    shift, log_scale = cm.prior_conditionals(z)
+    assert torch.equal(shift[3:4], cm.prior_conditionals(z[3:4])[0])
+
+
+def test_prior_conditional_ignores_later_dimensions(cm, x):
+    z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
+    for i in (0, 5, cm.cfg.latent_dim - 1):
+        z2 = z.clone()
+        z2[:, i:] = torch.randint(-5000, 5000, z2[:, i:].shape)
+        assert torch.equal(cm.prior_conditionals(z)[0][:, i], cm.prior_conditionals(z2)[0][:, i])
+
+
+def test_frequency_tables_are_complete(cm, x):
+    """Every table sums to 2^PRECISION and gives every symbol at least frequency 1."""
+    freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1))
+    assert torch.all(freqs.sum(-1) == 1 << PRECISION) and freqs.min() >= 1
+    mu, ls = cm.posterior(x)
+    shift, log_scale = cm.prior_conditionals(torch.zeros_like(mu))
+    for i, k in enumerate(cm.lossless_bins):
+        if k > 1:
+            f = latents.posterior_freqs(cm, shift[:, i], log_scale[:, i], mu[:, i], ls[:, i], k)
+            assert np.all(f.sum(-1) == 1 << PRECISION) and f.min() >= 1
+    extreme = latents.normalize(np.array([[0, 0, 1 << 30, 0]]), 30)
+    assert extreme.tolist() == [[1, 1, (1 << PRECISION) - 3, 1]]
+
+
+def test_snap_finds_the_bin_holding_the_mean(cm, x):
+    mu, _ = cm.posterior(x)
+    bins, z = latents.snap(cm, mu, cm.lossy_bins)
+    assert torch.equal(latents.from_bins(cm, bins, cm.lossy_bins), z)
+    for i, k in enumerate(cm.lossy_bins):
+        assert bins[:, i].max() < k
+
+
+def test_coding_elbo_is_close_to_float_elbo(cm, bmnist_test):
+    """Quantization costs little: the coding form's -ELBO is within 1% of the float model's."""
+    images = bmnist_test[::50]
+    float_bits = evaluate(zoo.load("bmnist"), images, is_samples=0)["neg_elbo_bits_per_dim"]
+    info = coding_neg_elbo(cm, torch.from_numpy(images.astype(np.int64))[:, None])
+    coding_bits = info.total.mean() / cm.cfg.dims
+    assert abs(coding_bits - float_bits) / float_bits < 0.01
+
+
+def test_tiny_model_converts_and_saves(tiny_model, tmp_path):
+    x = torch.bernoulli(torch.full((16, 1, 28, 28), 0.2))
+    cm = coding.convert(tiny_model, x)
+    cm.save(tmp_path)
+    loaded = coding.CodingModel.load(tmp_path)
+    assert torch.equal(cm.posterior(x.long())[0], loaded.posterior(x.long())[0])
+    assert len(loaded.weights_hash) == 64
