@@ -48,13 +48,25 @@ def coding_model(name_or_dir: str) -> CodingModel:
     return CodingModel.load(directory)
 
 
+# Which shipped model takes which kind of input, unless the user names one.
+MODEL_FOR_KIND = {"binary": "bmnist", "greyscale": "mnist", "rgb": "cifar"}
+
+
 def choose_model(imgs: images.Images) -> str:
-    """The shipped model for an input: binary images go to bmnist."""
+    """The shipped model for an input: binary images go to bmnist, 8-bit greyscale to mnist."""
     if imgs.binary:
-        return "bmnist"
-    kind = "greyscale" if imgs.pixels.ndim == 3 else f"{imgs.pixels.shape[-1]}-channel"
-    raise InputError(f"no shipped model fits 8-bit {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
-                     "binary images (1-bit PNG, or arrays of 0/1) use bmnist")
+        kind = "binary"
+    elif imgs.pixels.ndim == 3:
+        kind = "greyscale"
+    elif imgs.pixels.shape[-1] == 3:
+        kind = "rgb"
+    else:
+        kind = f"{imgs.pixels.shape[-1]}-channel"
+    name = MODEL_FOR_KIND.get(kind)
+    if name is None or name not in zoo.shipped_models():
+        raise InputError(f"no shipped model fits {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
+                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist")
+    return name
 
 
 def _as_images(images_or_path) -> images.Images:
@@ -106,6 +118,11 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     name = model or choose_model(imgs)
     cm = coding_model(name)
     _check_fits(cm, name, imgs)
+    if imgs.pixels.size > container.MAX_SUBPIXELS:
+        raise InputError(f"{len(imgs.pixels)} images exceed one archive's limit of {container.MAX_SUBPIXELS} "
+                         "subpixels; compress them in parts")
+    if not 1 <= chunk_max <= container.MAX_CHUNK:
+        raise InputError(f"chunk_max must be in 1..{container.MAX_CHUNK}")
     x = _tensor(imgs.pixels)
     stack = Stack()
     info = None

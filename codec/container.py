@@ -18,7 +18,8 @@ LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
 MAX_SIDE = 1 << 14
 MAX_IMAGES = 1 << 24
-MAX_SUBPIXELS = 1 << 31
+MAX_SUBPIXELS = 1 << 28
+MAX_CHUNK = 4096
 MAX_NAME = 4096
 
 
@@ -142,7 +143,7 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     if layout not in LAYOUTS:
         raise FormatError(f"unknown layout {layout}")
     names = [r.text("image name") for _ in range(count)] if LAYOUTS[layout] == "named" else []
-    chunk_max = r.varint(MAX_IMAGES, "chunk size")
+    chunk_max = r.varint(MAX_CHUNK, "chunk size")
     seed = r.varint(1 << 62, "seed")
     checksum = r.take(8)
     n_words = r.varint(MAX_SUBPIXELS, "payload length")

@@ -12,10 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .ans import PRECISION, information_bits
-from .model.coding import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel
-
-_ONE = 1 << PRECISION
+from .ans import information_bits
+from .model.coding import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel, normalize
 
 
 def bin_values(model: CodingModel, shift: torch.Tensor, log_scale: torch.Tensor, k: int,
@@ -40,20 +38,6 @@ def posterior_freqs(model: CodingModel, shift: torch.Tensor, log_scale: torch.Te
     cdf = torch.cat([torch.zeros(n, 1, dtype=torch.long), cdf,
                      torch.full((n, 1), 1 << CDF_BITS, dtype=torch.long)], dim=1)
     return normalize(torch.diff(cdf, dim=1).numpy(), CDF_BITS)
-
-
-def normalize(mass: np.ndarray, mass_bits: int) -> np.ndarray:
-    """Integer masses summing to 2^mass_bits -> frequencies >= 1 summing to 2^PRECISION.
-
-    Each symbol gets 1 plus its floored share of the rest; what flooring leaves over goes to
-    the first most likely symbol. Pure integer arithmetic, so encoder and decoder agree.
-    """
-    k = mass.shape[-1]
-    freqs = 1 + ((mass * (_ONE - k)) >> mass_bits)
-    rest = _ONE - freqs.sum(axis=-1)
-    top = mass.argmax(axis=-1)
-    np.add.at(freqs, (np.arange(len(freqs)), top), rest)
-    return freqs
 
 
 def snap(model: CodingModel, mu: torch.Tensor, bins_per_dim: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -39,11 +39,11 @@ def _pop_order(height: int, width: int, half_width: int) -> tuple[np.ndarray, np
 def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor) -> np.ndarray:
     """Push binary images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image."""
     n, _, h, w = x.shape
-    freqs = model.pixel_freqs(model.pixel_logits(x, features)[:, 0]).numpy()  # (N, H, W, 2)
     rows, cols = _pop_order(h, w, model.half)
     # Pop order: step by step, each step position-major and image-minor.
+    params = model.pixel_params(x, features)[:, :, rows, cols].permute(2, 0, 1)  # (L, N, P)
+    tab = model.pixel_freqs(params.reshape(len(rows) * n, -1)).numpy()
     sym = x[:, 0].numpy()[:, rows, cols].T.reshape(-1)
-    tab = freqs[:, rows, cols].transpose(1, 0, 2).reshape(-1, 2)
     stack.push(sym, tab)
     return information_bits(sym, tab).reshape(len(rows), n).sum(axis=0)
 
@@ -52,7 +52,8 @@ def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, w
     """Pop binary images (N, 1, H, W) given their z features, evaluating only causal windows."""
     n = features.shape[0]
     rows_pad, half = model.rows, model.half
-    canvas = torch.zeros(n, height + rows_pad, width + 2 * half, dtype=torch.long)
+    # The canvas holds network inputs; its zero border is what the window sees off the image.
+    canvas = torch.zeros(n, height + rows_pad, width + 2 * half, dtype=torch.float64)
     dy = np.array([o[0] for o in model.window_offsets])
     dx = np.array([o[1] for o in model.window_offsets])
     for rows, cols in wavefronts(height, width, half):
@@ -61,12 +62,11 @@ def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, w
         tx = cols[:, None] + half + dx[None, :]
         windows = canvas[:, ty, tx]  # (N, P, taps)
         feats = features[:, :, rows, cols]  # (N, hidden, P)
-        logits = model.pixel_logits_at(windows.transpose(0, 1).reshape(-1, windows.shape[-1]),
+        params = model.pixel_params_at(windows.transpose(0, 1).reshape(-1, windows.shape[-1]),
                                        feats.permute(2, 0, 1).reshape(-1, feats.shape[1]))
-        freqs = model.pixel_freqs(logits[:, 0]).numpy()
-        sym = torch.from_numpy(stack.pop(freqs)).view(len(rows), n).T
-        canvas[:, rows + rows_pad, cols + half] = sym
-    return canvas[:, None, rows_pad:, half:half + width].contiguous()
+        sym = torch.from_numpy(stack.pop(model.pixel_freqs(params).numpy())).view(len(rows), n).T
+        canvas[:, rows + rows_pad, cols + half] = model.input(sym)
+    return model.pixel_value(canvas[:, None, rows_pad:, half:half + width]).long().contiguous()
 
 
 def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, width: int,

@@ -3,14 +3,16 @@
 This is the only model the codec sees. It offers three things, all as integers:
 - `posterior(x)`: mu and log sigma of q(z|x);
 - `prior_conditionals(z)`: shift and log scale of every p(z_i | z_<i);
-- pixel distributions: `features(z)` once per image, then `pixel_logits(x, features)` for a
-  whole image or `pixel_logits_at(...)` for single pixels from their causal windows, and
-  `pixel_freqs(logits)` to turn logits into frequency tables that sum to 2^PRECISION.
-The Gaussian CDF, exp and sigmoid are lookup tables stored with the weights, so no
-floating-point function whose last bit could differ between machines is ever evaluated.
+- pixel distributions: `features(z)` once per image, then `pixel_params(x, features)` for
+  whole images or `pixel_params_at(...)` for single pixels from their causal windows, and
+  `pixel_freqs(params)` to turn those into frequency tables that sum to 2^PRECISION.
+The Gaussian CDF, exp, sigmoid and logistic CDF are lookup tables stored with the weights,
+so no floating-point function whose last bit could differ between machines is evaluated.
 
-Fixed-point positions: z and shifts at 2^-Z_BITS, log scales at 2^-LOG_BITS, pixel logits
-at 2^-LOGIT_BITS; table outputs as documented on each table.
+Fixed-point positions: z and shifts at 2^-Z_BITS, log scales at 2^-LOG_BITS, Bernoulli and
+mixture logits at 2^-LOGIT_BITS, mixture means (input units) at 2^-MEAN_BITS; table
+outputs as documented on each table. Pixels enter as integers: x for binary images,
+2x - 255 (that is, (x - 127.5)/128 at 2^-8) for 8-bit ones.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
 from . import encoder as enc_mod
+from . import likelihoods
 from . import prior as prior_mod
 from .config import VLAEConfig
 from .decoder import window_mask
@@ -38,10 +41,16 @@ LOG_BITS = 10
 LOGIT_BITS = 8
 LOGIT_MAX = 16 << LOGIT_BITS
 Z_MAX = 16 << Z_BITS
-EXP_BITS = 24  # exp table output: exp(l) * 2^EXP_BITS
-CDF_BITS = 30  # Gaussian CDF table output
-T_BITS = 10  # Gaussian CDF table input: t * 2^T_BITS, t in [-T_MAX, T_MAX]
+MEAN_BITS = 12
+MEAN_MAX = 2 << MEAN_BITS
+EXP_BITS = 24  # exp table output: exp(l) * 2^EXP_BITS, l in [-EXP_RANGE, EXP_RANGE]
+EXP_RANGE = 9
+CDF_BITS = 30  # Gaussian and logistic CDF table outputs
+T_BITS = 10  # CDF table inputs: t * 2^T_BITS, t in [-T_MAX, T_MAX] (Gaussian), [-L_MAX, L_MAX]
 T_MAX = 8
+L_MAX = 24
+WEIGHT_BITS = 16  # mixture weight table output: exp(logit - max logit) * 2^WEIGHT_BITS
+PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (bounds memory)
 MAX_BINS_LOG2 = 12
 FILES = ("coding.safetensors", "coding.json")
 
@@ -65,10 +74,20 @@ class CodingModel:
         self._window_matrix = torch.stack([w[:, :, r, c] for r, c in taps], dim=1).reshape(w.shape[0], -1)
         self._hash: str | None = None
 
+    # ---------------------------------------------------------------- inputs
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer network input of pixel values (float64 holding integers)."""
+        x = x.double()
+        return x if self.cfg.likelihood == "bernoulli" else 2 * x - 255
+
+    def pixel_value(self, a: torch.Tensor) -> torch.Tensor:
+        """Pixel values back from network inputs."""
+        return a if self.cfg.likelihood == "bernoulli" else (a + 255) // 2
+
     # ---------------------------------------------------------------- posterior
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_sigma) of q(z|x) for integer images (N, C, H, W); int64 (N, D) each."""
-        a = x.double()
+        a = self.input(x)
         for k in range(4):
             a = self.layers[f"enc.{k}"](a)
         a = self.layers["enc.4"](a.flatten(1))
@@ -100,14 +119,15 @@ class CodingModel:
         a = self.layers["feat.up"](a)
         return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2)
 
-    def pixel_logits(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Logits of every pixel of whole images (N, C, H, W), int64 (N, C*P, H, W)."""
-        xp = F.pad(x.double(), (self.half, self.half, self.rows, 0))
+    def pixel_params(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters of every pixel of whole images (N, C, H, W): int64 (N, P, H, W)."""
+        xp = F.pad(self.input(x), (self.half, self.half, self.rows, 0))
         win = self.layers["head.window"](xp)
         return self._head((win + features).clamp_(0, ACT_MAX))
 
-    def pixel_logits_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Logits of single pixels from their windows (M, taps*C) and features (M, hidden): (M, C*P)."""
+    def pixel_params_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Parameters of single pixels from their windows of network inputs (M, taps*C) and
+        their features (M, hidden): int64 (M, P)."""
         layer = self.layers["head.window"]
         acc = windows.double() @ self._window_matrix.T
         win = torch.floor(acc * layer.scale + 0.5).clamp_(layer.lo, layer.hi)
@@ -117,12 +137,39 @@ class CodingModel:
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         for k in range(self.cfg.pixel_layers):
             h = self.layers[f"head.pw.{k}"](h)
-        return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
+        if self.cfg.likelihood == "bernoulli":
+            return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
+        m = self.cfg.mixtures
+        h[:, :m].clamp_(-LOGIT_MAX, LOGIT_MAX)
+        h[:, m:2 * m].clamp_(-MEAN_MAX, MEAN_MAX)
+        h[:, 2 * m:].clamp_(likelihoods.LOG_SCALE_MIN * 2**LOG_BITS, likelihoods.LOG_SCALE_MAX * 2**LOG_BITS)
+        return h.long()
 
-    def pixel_freqs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Frequency tables (..., 2) of binary pixels from logits; each row sums to 2^PRECISION."""
-        one = self.tables["sigmoid"][logits + LOGIT_MAX]
-        return torch.stack([(1 << PRECISION) - one, one], dim=-1)
+    def pixel_freqs(self, params: torch.Tensor) -> torch.Tensor:
+        """Frequency tables (M, K) of pixels from their parameters (M, P); rows sum to 2^PRECISION."""
+        if self.cfg.likelihood == "bernoulli":
+            one = self.tables["sigmoid"][params[:, 0] + LOGIT_MAX]
+            return torch.stack([(1 << PRECISION) - one, one], dim=-1)
+        return torch.cat([self._mixture_freqs(params[i:i + PIXEL_CHUNK])
+                          for i in range(0, len(params), PIXEL_CHUNK)]) if len(params) else \
+            torch.zeros(0, likelihoods.LEVELS, dtype=torch.long)
+
+    def _mixture_freqs(self, params: torch.Tensor) -> torch.Tensor:
+        """Discretized logistic mixture: CDF of each component at the 255 inner edges from the
+        logistic table, mixed with integer weights from the weight table, then normalized."""
+        m = self.cfg.mixtures
+        logits, means, log_scales = params[:, :m], params[:, m:2 * m], params[:, 2 * m:]
+        weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]  # (P, m)
+        inv_scale = self.exp(-log_scales)  # at 2^-EXP_BITS
+        edges = (torch.arange(1, likelihoods.LEVELS) - 128) << (MEAN_BITS - 7)  # (x - 1/2 - 127.5)/128
+        t = ((edges[None, None, :] - means[:, :, None]) * inv_scale[:, :, None]) >> (MEAN_BITS + EXP_BITS - T_BITS)
+        lim = L_MAX << T_BITS
+        cdf = (weights[:, :, None] * self.tables["logistic"][t.clamp_(-lim, lim) + lim]).sum(dim=1)
+        cdf = torch.div(cdf, weights.sum(dim=1, keepdim=True), rounding_mode="floor")
+        n = len(params)
+        cdf = torch.cat([torch.zeros(n, 1, dtype=torch.long), cdf,
+                         torch.full((n, 1), 1 << CDF_BITS, dtype=torch.long)], dim=1)
+        return torch.from_numpy(normalize(torch.diff(cdf, dim=1).numpy(), CDF_BITS))
 
     # ---------------------------------------------------------------- tables
     def exp(self, log_value: torch.Tensor) -> torch.Tensor:
@@ -179,6 +226,21 @@ class CodingModel:
         return self._hash
 
 
+def normalize(mass: np.ndarray, mass_bits: int) -> np.ndarray:
+    """Integer masses summing to 2^mass_bits -> frequencies >= 1 summing to 2^PRECISION.
+
+    Each symbol gets 1 plus its floored share of the rest; what flooring leaves over goes to
+    the first most likely symbol. Pure integer arithmetic, so encoder and decoder agree.
+    """
+    k = mass.shape[-1]
+    one = 1 << PRECISION
+    freqs = 1 + ((mass * (one - k)) >> mass_bits)
+    rest = one - freqs.sum(axis=-1)
+    top = mass.argmax(axis=-1)
+    np.add.at(freqs, (np.arange(len(freqs)), top), rest)
+    return freqs
+
+
 def file_hash(directory: str | os.PathLike) -> str:
     h = hashlib.sha256()
     for name in FILES:
@@ -190,14 +252,17 @@ def file_hash(directory: str | os.PathLike) -> str:
 def _tables(bin_counts: set[int]) -> dict[str, torch.Tensor]:
     """Lookup tables, computed once in float64 at conversion and stored as integers."""
     t = {}
-    lo = min(enc_mod.LOG_SIGMA_MIN, prior_mod.LOG_SCALE_MIN) * 2**LOG_BITS
-    hi = max(enc_mod.LOG_SIGMA_MAX, prior_mod.LOG_SCALE_MAX) * 2**LOG_BITS
-    ls = torch.arange(int(lo), int(hi) + 1, dtype=torch.float64)
+    ls = torch.arange(-EXP_RANGE << LOG_BITS, (EXP_RANGE << LOG_BITS) + 1, dtype=torch.float64)
     t["exp"] = torch.round(torch.exp(ls / 2**LOG_BITS) * 2**EXP_BITS).long()
-    t["exp_offset"] = torch.tensor([int(lo)], dtype=torch.long)
+    t["exp_offset"] = torch.tensor([-EXP_RANGE << LOG_BITS], dtype=torch.long)
     ts = torch.arange(-T_MAX << T_BITS, (T_MAX << T_BITS) + 1, dtype=torch.float64)
     t["phi"] = torch.round(torch.special.ndtr(ts / 2**T_BITS) * 2**CDF_BITS).long()
     t["phi"][0], t["phi"][-1] = 0, 1 << CDF_BITS
+    ts = torch.arange(-L_MAX << T_BITS, (L_MAX << T_BITS) + 1, dtype=torch.float64)
+    t["logistic"] = torch.round(torch.sigmoid(ts / 2**T_BITS) * 2**CDF_BITS).long()
+    t["logistic"][0], t["logistic"][-1] = 0, 1 << CDF_BITS
+    gap = torch.arange(0, 2 * LOGIT_MAX + 1, dtype=torch.float64)
+    t["mix_weight"] = torch.round(torch.exp(-gap / 2**LOGIT_BITS) * 2**WEIGHT_BITS).long()
     lg = torch.arange(-LOGIT_MAX, LOGIT_MAX + 1, dtype=torch.float64)
     p1 = torch.round(torch.sigmoid(lg / 2**LOGIT_BITS) * 2**PRECISION).long()
     t["sigmoid"] = p1.clamp(1, (1 << PRECISION) - 1)
@@ -258,12 +323,14 @@ def convert(model: VLAE, calibration: torch.Tensor) -> CodingModel:
         xf = model.x_in(calibration)
         # Encoder: four convs, hidden linear, output linear.
         convs = [m for m in model.encoder.convs if isinstance(m, torch.nn.Conv2d)]
-        a, bits, a_max = xf, 0, 1.0  # binary input: integers 0/1
+        # Integer inputs: x (0/1) for binary pixels, 2x - 255 = (x - 127.5)/128 at 2^-8 otherwise.
+        in_bits, in_max = (0, 1.0) if cfg.likelihood == "bernoulli" else (8, 255.0)
+        a, bits, a_max = xf, in_bits, in_max
         for k, conv in enumerate(convs):
             out = torch.relu(conv(a))
-            bits = add(f"enc.{k}", "conv", conv.weight, conv.bias, a, bits, a_max * 2**bits, out,
+            bits = add(f"enc.{k}", "conv", conv.weight, conv.bias, a, bits, a_max, out,
                        lo=0, stride=conv.stride[0], padding=conv.padding[0])
-            a, a_max = out, ACT_MAX / 2**bits
+            a, a_max = out, ACT_MAX
         hid, last = model.encoder.head[1], model.encoder.head[3]
         a = a.flatten(1)
         out = torch.relu(hid(a))
@@ -302,13 +369,19 @@ def convert(model: VLAE, calibration: torch.Tensor) -> CodingModel:
                                           (features + win).abs().max().item()))
         add("feat.to_pixels", "conv", feat.to_pixels.weight, feat.to_pixels.bias, out, bits, ACT_MAX,
             features, out_bits=hidden_bits)
-        add("head.window", "conv", head.window.weight * head.mask, None, xp, 0, 1.0, win, out_bits=hidden_bits)
+        add("head.window", "conv", head.window.weight * head.mask, None, xp, in_bits, in_max, win,
+            out_bits=hidden_bits)
+        if cfg.likelihood == "bernoulli":
+            param_bits = LOGIT_BITS
+        else:
+            m = cfg.mixtures
+            param_bits = torch.tensor([float(LOGIT_BITS)] * m + [float(MEAN_BITS)] * m + [float(LOG_BITS)] * m)
         a, bits = torch.relu(win + features), hidden_bits
         for k, layer in enumerate(head.pointwise):
             is_last = k == len(head.pointwise) - 1
             out = layer(a) if is_last else torch.relu(layer(a))
             bits = add(f"head.pw.{k}", "conv", layer.weight, layer.bias, a, bits, ACT_MAX, out,
-                       out_bits=LOGIT_BITS if is_last else None, lo=-(2**40) if is_last else 0,
+                       out_bits=param_bits if is_last else None, lo=-(2**40) if is_last else 0,
                        hi=2**40 if is_last else ACT_MAX)
             a = out
 

@@ -15,7 +15,8 @@ class VLAEConfig:
     height: int = 28
     width: int = 28
     channels: int = 1
-    likelihood: str = "bernoulli"  # room for "logistic_mixture" (8-bit) later
+    likelihood: str = "bernoulli"  # or "logistic_mixture" for 8-bit pixels
+    mixtures: int = 5  # logistic components per subpixel (logistic_mixture only)
     latent_dim: int = 32
     # Encoder q(z|x): conv widths at full, half and quarter resolution.
     encoder_channels: tuple[int, int, int] = (32, 32, 64)

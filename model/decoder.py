@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import VLAEConfig
-from .likelihoods import params_per_subpixel
+from . import likelihoods
 
 
 def window_mask(rows: int, half_width: int) -> torch.Tensor:
@@ -53,7 +53,7 @@ class PixelHead(nn.Module):
         mask = window_mask(self.rows, self.half)
         self.window = nn.Conv2d(cfg.channels, cfg.pixel_hidden, tuple(mask.shape), bias=False)
         self.register_buffer("mask", mask, persistent=False)
-        n_out = cfg.channels * params_per_subpixel(cfg.likelihood)
+        n_out = likelihoods.get(cfg).n_params
         widths = [cfg.pixel_hidden] * cfg.pixel_layers + [n_out]
         self.pointwise = nn.ModuleList(
             nn.Conv2d(a, b, 1) for a, b in zip(widths[:-1], widths[1:])

@@ -29,9 +29,11 @@ class VLAE(nn.Module):
         self.encoder = Encoder(cfg)
         self.prior = ARFlowPrior(cfg)
         self.decoder = Decoder(cfg)
+        self.likelihood = likelihoods.get(cfg)
 
     def x_in(self, x: torch.Tensor) -> torch.Tensor:
-        return likelihoods.to_input(self.cfg.likelihood, x)
+        """Pixels (floats holding integer values) as the networks see them."""
+        return self.likelihood.to_input(x)
 
     def elbo_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One-sample estimates of the reconstruction term and KL, per image."""
@@ -39,8 +41,7 @@ class VLAE(nn.Module):
         mu, log_sigma = self.encoder(xf)
         z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
         kl = gaussian_log_prob(z, mu, log_sigma) - self.prior.log_prob(z)
-        params = self.decoder(z, xf)
-        recon = -likelihoods.log_prob(self.cfg.likelihood, xf, params)
+        recon = -self.likelihood.log_prob(x, self.decoder(z, xf))
         return {"recon": recon, "kl": kl, "neg_elbo": recon + kl}
 
     @torch.no_grad()
@@ -53,21 +54,9 @@ class VLAE(nn.Module):
             k = min(chunk, samples - start)
             mu_k, ls_k = mu.repeat(k, 1), log_sigma.repeat(k, 1)
             z = mu_k + torch.exp(ls_k) * torch.randn_like(mu_k)
-            xk = xf.repeat(k, 1, 1, 1)
-            lw = (likelihoods.log_prob(self.cfg.likelihood, xk, self.decoder(z, xk))
+            xk, xfk = x.repeat(k, 1, 1, 1), xf.repeat(k, 1, 1, 1)
+            lw = (self.likelihood.log_prob(xk, self.decoder(z, xfk))
                   + self.prior.log_prob(z) - gaussian_log_prob(z, mu_k, ls_k))
             log_w.append(lw.view(k, -1))
         log_w = torch.cat(log_w, dim=0)
         return torch.logsumexp(log_w, dim=0) - math.log(samples)
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample x ~ p(x|z) pixel by pixel in raster order (slow reference path)."""
-        cfg = self.cfg
-        feats = self.decoder.features(z)
-        x = torch.zeros(z.shape[0], cfg.channels, cfg.height, cfg.width)
-        for i in range(cfg.height):
-            for j in range(cfg.width):
-                params = self.decoder.head(x, feats)[:, :, i, j]
-                x[:, :, i, j] = likelihoods.sample(cfg.likelihood, params, generator)
-        return x

@@ -27,12 +27,12 @@ def test_window_path_equals_full_image_path(cm, x):
     """Logits from causal windows, pixel by pixel, equal those of the whole-image pass exactly."""
     z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
     feats = cm.features(z)
-    full = cm.pixel_logits(x, feats)
+    full = cm.pixel_params(x, feats)
     n, _, h, w = x.shape
-    xp = torch.nn.functional.pad(x[:, 0], (cm.half, cm.half, cm.rows, 0))
+    xp = torch.nn.functional.pad(cm.input(x)[:, 0], (cm.half, cm.half, cm.rows, 0))
     for r, c in [(0, 0), (0, 27), (5, 3), (14, 14), (27, 0), (27, 27)]:
         taps = torch.stack([xp[:, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
-        at = cm.pixel_logits_at(taps, feats[:, :, r, c])
+        at = cm.pixel_params_at(taps, feats[:, :, r, c])
         assert torch.equal(at, full[:, :, r, c])
 
 
@@ -56,7 +56,7 @@ def test_prior_conditional_ignores_later_dimensions(cm, x):
 
 def test_frequency_tables_are_complete(cm, x):
     """Every table sums to 2^PRECISION and gives every symbol at least frequency 1."""
-    freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1))
+    freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1)[:, None])
     assert torch.all(freqs.sum(-1) == 1 << PRECISION) and freqs.min() >= 1
     mu, ls = cm.posterior(x)
     shift, log_scale = cm.prior_conditionals(torch.zeros_like(mu))
@@ -64,7 +64,7 @@ def test_frequency_tables_are_complete(cm, x):
         if k > 1:
             f = latents.posterior_freqs(cm, shift[:, i], log_scale[:, i], mu[:, i], ls[:, i], k)
             assert np.all(f.sum(-1) == 1 << PRECISION) and f.min() >= 1
-    extreme = latents.normalize(np.array([[0, 0, 1 << 30, 0]]), 30)
+    extreme = coding.normalize(np.array([[0, 0, 1 << 30, 0]]), 30)
     assert extreme.tolist() == [[1, 1, (1 << PRECISION) - 3, 1]]
 
 
@@ -92,3 +92,42 @@ def test_tiny_model_converts_and_saves(tiny_model, tmp_path):
     loaded = coding.CodingModel.load(tmp_path)
     assert torch.equal(cm.posterior(x.long())[0], loaded.posterior(x.long())[0])
     assert len(loaded.weights_hash) == 64
+
+
+@pytest.fixture(scope="module")
+def mixture_cm():
+    """A small untrained 8-bit model in coding form, for checks that need no training."""
+    from vlae_codec.model import VLAE, VLAEConfig
+
+    torch.manual_seed(0)
+    cfg = VLAEConfig(likelihood="logistic_mixture", mixtures=3, latent_dim=8, encoder_channels=(8, 8, 8),
+                     encoder_hidden=16, made_hidden=(24,), feature_channels=8, pixel_hidden=16)
+    calib = torch.randint(0, 256, (32, 1, 28, 28)).float()
+    return coding.convert(VLAE(cfg).eval(), calib)
+
+
+def test_mixture_tables_are_complete_and_window_exact(mixture_cm):
+    cm = mixture_cm
+    x = torch.randint(0, 256, (3, 1, 28, 28))
+    z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
+    feats = cm.features(z)
+    full = cm.pixel_params(x, feats)
+    freqs = cm.pixel_freqs(full.permute(0, 2, 3, 1).reshape(-1, full.shape[1]))
+    assert freqs.shape[1] == 256 and torch.all(freqs.sum(1) == 1 << PRECISION) and freqs.min() >= 1
+    xp = torch.nn.functional.pad(cm.input(x)[:, 0], (cm.half, cm.half, cm.rows, 0))
+    for r, c in [(0, 0), (13, 27), (27, 5)]:
+        taps = torch.stack([xp[:, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
+        assert torch.equal(cm.pixel_params_at(taps, feats[:, :, r, c]), full[:, :, r, c])
+
+
+def test_mixture_round_trip(mixture_cm):
+    from vlae_codec import ans, bitsback
+
+    x = torch.randint(0, 256, (5, 1, 28, 28))
+    x[1] = 0
+    x[2] = 255
+    stack = ans.Stack()
+    info = bitsback.encode_lossless(stack, mixture_cm, x, 4, 2)
+    assert 32 * len(stack.words()) >= info.total.sum()
+    back = bitsback.decode_lossless(ans.Stack(stack.words()), mixture_cm, 5, 28, 28, 4, 3)
+    assert torch.equal(back, x)

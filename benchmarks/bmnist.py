@@ -1,0 +1,130 @@
+"""Binarized MNIST test set: model figures, real archive size against the ELBO, other codecs, lossy.
+
+Run: python benchmarks/bmnist.py [--data-dir DIR] [--samples 100] [--single 100]
+Writes benchmarks/results/bmnist.json and bmnist.md, and the model's card.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+
+import vlae_codec
+from vlae_codec import baselines, container
+from vlae_codec.accounting import coding_neg_elbo
+from vlae_codec.api import coding_model
+from vlae_codec.model import data, zoo
+from vlae_codec.model.evaluate import evaluate
+
+from common import provenance, write
+
+
+def mosaic(images: np.ndarray, per_row: int = 100) -> np.ndarray:
+    n, h, w = images.shape
+    rows = math.ceil(n / per_row)
+    canvas = np.zeros((rows * h, per_row * w), np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, per_row)
+        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
+    return canvas
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--samples", type=int, default=100, help="importance samples per image")
+    ap.add_argument("--single", type=int, default=100, help="test digits coded as single files")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    x = data.load_split("bmnist", "test", args.data_dir)
+    dims = x.size
+    out: dict = {"provenance": provenance(), "model": "bmnist", "images": len(x)}
+
+    t0 = time.time()
+    figures = evaluate(zoo.load("bmnist"), x, is_samples=args.samples)
+    cm = coding_model("bmnist")
+    info = coding_neg_elbo(cm, torch.from_numpy(x.astype(np.int64))[:, None])
+    figures.update(coding_neg_elbo_bits_per_dim=float(info.total.mean() / cm.cfg.dims),
+                   coding_neg_elbo_nats_per_image=float(info.total.mean() * math.log(2)),
+                   coding_kl_bits_per_image=float(info.latents.mean()),
+                   data="binarized_mnist.npz:x_test", seconds=round(time.time() - t0, 1))
+    zoo.write_text_atomic(zoo.resolve("bmnist") / zoo.CARD, json.dumps(figures, indent=1) + "\n")
+    out["model_figures"] = figures
+
+    t0 = time.time()
+    enc = vlae_codec.encode(x)
+    t_c = time.time() - t0
+    t0 = time.time()
+    back = vlae_codec.decompress(enc.data)
+    t_d = time.time() - t0
+    header, words = container.unpack(enc.data)
+    archive = {
+        "bytes": len(enc.data), "header_bytes": len(enc.data) - 4 * len(words),
+        "real_bits_per_dim": 8 * len(enc.data) / dims,
+        "neg_elbo_bits_per_dim": float(enc.info.total.sum() / dims),
+        "clean_start_bits": float(enc.info.total[0]),
+        "compress_seconds": round(t_c, 2), "decompress_seconds": round(t_d, 2),
+        "roundtrip_ok": bool(np.array_equal(back, x)),
+    }
+    archive["real_over_neg_elbo"] = archive["real_bits_per_dim"] / archive["neg_elbo_bits_per_dim"]
+    out["archive"] = archive
+
+    others = {f"{k}_single_files_bits_per_dim": 8 * v / dims for k, v in baselines.sizes(x, True).items() if v}
+    m = mosaic(x)
+    for codec in ("png", "webp", "jxl"):
+        if codec != "jxl" or baselines.HAVE_JXL:
+            others[f"{codec}_mosaic_bits_per_dim"] = 8 * baselines.encoded_size(m, True, codec) / dims
+    out["other_codecs"] = others
+
+    singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
+    sizes, headers = [], []
+    for im in singles:
+        data_ = vlae_codec.compress(im)
+        sizes.append(len(data_))
+        headers.append(len(data_) - 4 * len(container.unpack(data_)[1]))
+    single_elbo = coding_neg_elbo(cm, torch.from_numpy(singles.astype(np.int64))[:, None]).total
+    payload_bits = 8 * (np.array(sizes) - np.array(headers))
+    out["single_files"] = {"images": len(singles), "mean_bytes": float(np.mean(sizes)),
+                           "mean_header_bytes": float(np.mean(headers)),
+                           "mean_payload_bits": float(payload_bits.mean()),
+                           "mean_neg_elbo_bits": float(single_elbo.mean()),
+                           "payload_over_neg_elbo": float(payload_bits.mean() / single_elbo.mean())}
+
+    lossy = vlae_codec.compress(x, lossy=True)
+    h, w_ = container.unpack(lossy)
+    out["lossy"] = {"bytes": len(lossy), "bytes_per_image": len(lossy) / len(x),
+                    "payload_bits_per_image": 32 * len(w_) / len(x)}
+
+    a = archive
+    md = [
+        "# Binarized MNIST test set (10,000 images)",
+        "",
+        "| quantity | value |", "| --- | --- |",
+        f"| float model -ELBO | {figures['neg_elbo_nats_per_image']:.2f} nats/image, {figures['neg_elbo_bits_per_dim']:.4f} bits/dim |",
+        f"| coding form -ELBO | {figures['coding_neg_elbo_nats_per_image']:.2f} nats/image, {figures['coding_neg_elbo_bits_per_dim']:.4f} bits/dim |",
+        f"| KL (float) | {figures['kl_bits_per_image']:.2f} bits/image |",
+        f"| -log p(x), {args.samples} importance samples | {figures['nll_is_nats_per_image']:.2f} nats/image, {figures['nll_is_bits_per_dim']:.4f} bits/dim |",
+        f"| archive, real size | {a['bytes']} bytes, **{a['real_bits_per_dim']:.4f} bits/dim** |",
+        f"| archive, information content (coded z) | {a['neg_elbo_bits_per_dim']:.4f} bits/dim |",
+        f"| real / information | {a['real_over_neg_elbo']:.5f} |",
+        f"| clean start (first image) | {a['clean_start_bits']:.1f} bits |",
+        f"| compress / decompress | {a['compress_seconds']} s / {a['decompress_seconds']} s |",
+        f"| round trip exact | {a['roundtrip_ok']} |",
+    ]
+    md += [f"| {k.replace('_bits_per_dim', '').replace('_', ' ')} | {v:.4f} bits/dim |" for k, v in others.items()]
+    s = out["single_files"]
+    md += [f"| single-digit files ({s['images']}) | {s['mean_bytes']:.1f} bytes each ({s['mean_header_bytes']:.1f} header); "
+           f"payload {s['payload_over_neg_elbo']:.2f} x their -ELBO |",
+           f"| lossy | {out['lossy']['bytes_per_image']:.2f} bytes/image |"]
+    write("bmnist", out, "\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
