@@ -138,7 +138,7 @@ def decode_lossy(stack, model: CodingModel, n: int, height: int, width: int, bat
     for i in range(0, n, batch):
         feats = _features(model, z[i:i + batch], batch)
         uniforms = None if seed is None else np.stack([
-            np.random.default_rng([seed, j]).integers(0, 1 << PRECISION, size=(height, width))
+            np.random.default_rng([seed, j]).integers(0, 1 << PRECISION, size=(model.pixel_stages, height, width))
             for j in range(i, min(n, i + batch))])
         out.append(pixels.generate_pixels(model, feats, height, width, uniforms))
     return torch.cat(out) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)

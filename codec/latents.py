@@ -37,7 +37,7 @@ def posterior_freqs(model: CodingModel, shift: torch.Tensor, log_scale: torch.Te
     n = len(shift)
     cdf = torch.cat([torch.zeros(n, 1, dtype=torch.long), cdf,
                      torch.full((n, 1), 1 << CDF_BITS, dtype=torch.long)], dim=1)
-    return normalize(torch.diff(cdf, dim=1).numpy(), CDF_BITS)
+    return normalize(torch.diff(cdf, dim=1).numpy())
 
 
 def snap(model: CodingModel, mu: torch.Tensor, bins_per_dim: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -37,23 +37,33 @@ def _pop_order(height: int, width: int, half_width: int) -> tuple[np.ndarray, np
 
 
 def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor) -> np.ndarray:
-    """Push binary images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image."""
+    """Push images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image."""
     n, _, h, w = x.shape
+    steps = wavefronts(h, w, model.half)
     rows, cols = _pop_order(h, w, model.half)
-    # Pop order: step by step, each step position-major and image-minor.
-    params = model.pixel_params(x, features)[:, :, rows, cols].permute(2, 0, 1)  # (L, N, P)
-    tab = model.pixel_freqs(params.reshape(len(rows) * n, -1)).numpy()
-    sym = x[:, 0].numpy()[:, rows, cols].T.reshape(-1)
-    stack.push(sym, tab)
-    return information_bits(sym, tab).reshape(len(rows), n).sum(axis=0)
+    # Everything in pop order: step by step, each step position-major and image-minor.
+    params = model.pixel_params(x, features)[:, :, rows, cols].permute(2, 0, 1).reshape(len(rows) * n, -1)
+    symbols = model.pixel_symbols(x[:, 0][:, rows, cols].T.reshape(-1))
+    tables = [model.pixel_freqs(params, s, symbols[:s]).numpy() for s in range(model.pixel_stages)]
+    # Within a step every stage is popped for all its pixels before the next stage.
+    bounds = np.cumsum([0] + [len(r) * n for r, _ in steps])
+    order = np.concatenate([np.arange(a, b) + s * len(params) for a, b in zip(bounds[:-1], bounds[1:])
+                            for s in range(model.pixel_stages)])
+    all_symbols = torch.cat(symbols).numpy()[order]
+    all_tables = np.concatenate(tables)[order]
+    stack.push(all_symbols, all_tables)
+    bits = information_bits(all_symbols, all_tables)
+    image = np.tile(np.arange(n), len(rows) * model.pixel_stages)[order]
+    return np.bincount(image, weights=bits, minlength=n)
 
 
 def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pop binary images (N, 1, H, W) given their z features, evaluating only causal windows."""
+    """Pop images (N, 1, H, W) given their z features, evaluating only causal windows."""
     n = features.shape[0]
     rows_pad, half = model.rows, model.half
     # The canvas holds network inputs; its zero border is what the window sees off the image.
     canvas = torch.zeros(n, height + rows_pad, width + 2 * half, dtype=torch.float64)
+    values = torch.zeros(n, height, width, dtype=torch.long)
     dy = np.array([o[0] for o in model.window_offsets])
     dx = np.array([o[1] for o in model.window_offsets])
     for rows, cols in wavefronts(height, width, half):
@@ -64,18 +74,27 @@ def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, w
         feats = features[:, :, rows, cols]  # (N, hidden, P)
         params = model.pixel_params_at(windows.transpose(0, 1).reshape(-1, windows.shape[-1]),
                                        feats.permute(2, 0, 1).reshape(-1, feats.shape[1]))
-        sym = torch.from_numpy(stack.pop(model.pixel_freqs(params).numpy())).view(len(rows), n).T
-        canvas[:, rows + rows_pad, cols + half] = model.input(sym)
-    return model.pixel_value(canvas[:, None, rows_pad:, half:half + width]).long().contiguous()
+        symbols: list[torch.Tensor] = []
+        for s in range(model.pixel_stages):
+            symbols.append(torch.from_numpy(stack.pop(model.pixel_freqs(params, s, symbols).numpy())))
+        v = model.pixel_value(symbols).view(len(rows), n).T
+        values[:, rows, cols] = v
+        canvas[:, rows + rows_pad, cols + half] = model.input(v)
+    return values[:, None]
 
 
 def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, width: int,
                     uniforms: np.ndarray | None) -> torch.Tensor:
-    """x from p(x|z) without a stack: the most likely value of each pixel, or, given uniform
-    integers in [0, 2^PRECISION) per pixel (N, H, W), the sample they select. Deterministic."""
+    """x from p(x|z) without a stack, deterministically: at each stage the most likely symbol
+    (for 8-bit pixels: the most likely level of the most likely group of 16), or, given
+    uniform integers in [0, 2^PRECISION) per pixel and stage (N, stages, H, W), the sample
+    they select."""
+    n = features.shape[0]
+    steps = wavefronts(height, width, model.half)
     if uniforms is not None:
-        rows, cols = _pop_order(height, width, model.half)
-        in_pop_order = uniforms[:, rows, cols].T.reshape(-1)  # position-major, image-minor
+        # In pop order: per step, per stage, position-major and image-minor.
+        stream = np.concatenate([uniforms[:, s, r, c].T.reshape(-1) for r, c in steps
+                                 for s in range(model.pixel_stages)])
     cursor = 0
 
     class _Chooser:
@@ -83,7 +102,7 @@ def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, wid
             nonlocal cursor
             if uniforms is None:
                 return freqs.argmax(axis=-1)
-            u = in_pop_order[cursor:cursor + len(freqs)]
+            u = stream[cursor:cursor + len(freqs)]
             cursor += len(freqs)
             return (np.cumsum(freqs, axis=-1) <= u[:, None]).sum(axis=-1)
 

@@ -50,7 +50,7 @@ T_BITS = 10  # CDF table inputs: t * 2^T_BITS, t in [-T_MAX, T_MAX] (Gaussian), 
 T_MAX = 8
 L_MAX = 24
 WEIGHT_BITS = 16  # mixture weight table output: exp(logit - max logit) * 2^WEIGHT_BITS
-PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (bounds memory)
+PIXEL_CHUNK = 65536  # pixels per mixture-table evaluation (bounds memory)
 MAX_BINS_LOG2 = 12
 FILES = ("coding.safetensors", "coding.json")
 
@@ -79,10 +79,6 @@ class CodingModel:
         """Integer network input of pixel values (float64 holding integers)."""
         x = x.double()
         return x if self.cfg.likelihood == "bernoulli" else 2 * x - 255
-
-    def pixel_value(self, a: torch.Tensor) -> torch.Tensor:
-        """Pixel values back from network inputs."""
-        return a if self.cfg.likelihood == "bernoulli" else (a + 255) // 2
 
     # ---------------------------------------------------------------- posterior
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,31 +141,50 @@ class CodingModel:
         h[:, 2 * m:].clamp_(likelihoods.LOG_SCALE_MIN * 2**LOG_BITS, likelihoods.LOG_SCALE_MAX * 2**LOG_BITS)
         return h.long()
 
-    def pixel_freqs(self, params: torch.Tensor) -> torch.Tensor:
-        """Frequency tables (M, K) of pixels from their parameters (M, P); rows sum to 2^PRECISION."""
+    # A binary pixel is one symbol. An 8-bit pixel is two: its group of 16 levels, then its
+    # level within the group; each table needs the mixture's CDF at 17 edges, not 257.
+    @property
+    def pixel_stages(self) -> int:
+        return 1 if self.cfg.likelihood == "bernoulli" else 2
+
+    def pixel_symbols(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """The symbols of each stage for pixel values (int64)."""
+        if self.cfg.likelihood == "bernoulli":
+            return [values]
+        return [values >> 4, values & 15]
+
+    def pixel_value(self, symbols: list[torch.Tensor]) -> torch.Tensor:
+        return symbols[0] if self.cfg.likelihood == "bernoulli" else (symbols[0] << 4) + symbols[1]
+
+    def pixel_freqs(self, params: torch.Tensor, stage: int, earlier: list[torch.Tensor]) -> torch.Tensor:
+        """Frequency tables (M, K) for one stage of M pixels, given their parameters (M, P) and
+        the symbols of the earlier stages; every row sums to 2^PRECISION, no entry is 0."""
         if self.cfg.likelihood == "bernoulli":
             one = self.tables["sigmoid"][params[:, 0] + LOGIT_MAX]
             return torch.stack([(1 << PRECISION) - one, one], dim=-1)
-        return torch.cat([self._mixture_freqs(params[i:i + PIXEL_CHUNK])
-                          for i in range(0, len(params), PIXEL_CHUNK)]) if len(params) else \
-            torch.zeros(0, likelihoods.LEVELS, dtype=torch.long)
+        step = 16 if stage == 0 else 1
+        first = torch.zeros(len(params), dtype=torch.long) if stage == 0 else earlier[0] << 4
+        edges = first[:, None] + step * torch.arange(17)[None, :]  # level edges k: between k-1 and k
+        out = [self._mixture_cdf(params[i:i + PIXEL_CHUNK], edges[i:i + PIXEL_CHUNK])
+               for i in range(0, len(params), PIXEL_CHUNK)]
+        cdf = torch.cat(out) if out else torch.zeros(0, 17, dtype=torch.long)
+        return torch.from_numpy(normalize(torch.diff(cdf, dim=1).numpy()))
 
-    def _mixture_freqs(self, params: torch.Tensor) -> torch.Tensor:
-        """Discretized logistic mixture: CDF of each component at the 255 inner edges from the
-        logistic table, mixed with integer weights from the weight table, then normalized."""
+    def _mixture_cdf(self, params: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        """Mixture CDF at 2^-CDF_BITS below level edges k in 0..256 (k = 0: nothing, 256: all):
+        each logistic's CDF from the table, mixed with integer weights from the weight table."""
         m = self.cfg.mixtures
         logits, means, log_scales = params[:, :m], params[:, m:2 * m], params[:, 2 * m:]
         weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]  # (P, m)
         inv_scale = self.exp(-log_scales)  # at 2^-EXP_BITS
-        edges = (torch.arange(1, likelihoods.LEVELS) - 128) << (MEAN_BITS - 7)  # (x - 1/2 - 127.5)/128
-        t = ((edges[None, None, :] - means[:, :, None]) * inv_scale[:, :, None]) >> (MEAN_BITS + EXP_BITS - T_BITS)
+        at = (edges - 128) << (MEAN_BITS - 7)  # edge k is at (k - 1/2 - 127.5)/128 in input units
+        t = ((at[:, None, :] - means[:, :, None]) * inv_scale[:, :, None]) >> (MEAN_BITS + EXP_BITS - T_BITS)
         lim = L_MAX << T_BITS
         cdf = (weights[:, :, None] * self.tables["logistic"][t.clamp_(-lim, lim) + lim]).sum(dim=1)
         cdf = torch.div(cdf, weights.sum(dim=1, keepdim=True), rounding_mode="floor")
-        n = len(params)
-        cdf = torch.cat([torch.zeros(n, 1, dtype=torch.long), cdf,
-                         torch.full((n, 1), 1 << CDF_BITS, dtype=torch.long)], dim=1)
-        return torch.from_numpy(normalize(torch.diff(cdf, dim=1).numpy(), CDF_BITS))
+        cdf[edges <= 0] = 0
+        cdf[edges >= likelihoods.LEVELS] = 1 << CDF_BITS
+        return cdf
 
     # ---------------------------------------------------------------- tables
     def exp(self, log_value: torch.Tensor) -> torch.Tensor:
@@ -226,15 +241,17 @@ class CodingModel:
         return self._hash
 
 
-def normalize(mass: np.ndarray, mass_bits: int) -> np.ndarray:
-    """Integer masses summing to 2^mass_bits -> frequencies >= 1 summing to 2^PRECISION.
+def normalize(mass: np.ndarray) -> np.ndarray:
+    """Integer masses (rows of any positive total) -> frequencies >= 1 summing to 2^PRECISION.
 
     Each symbol gets 1 plus its floored share of the rest; what flooring leaves over goes to
     the first most likely symbol. Pure integer arithmetic, so encoder and decoder agree.
+    A row whose mass is all zero becomes 1 everywhere plus the rest on its first symbol.
     """
     k = mass.shape[-1]
     one = 1 << PRECISION
-    freqs = 1 + ((mass * (one - k)) >> mass_bits)
+    total = np.maximum(mass.sum(axis=-1, keepdims=True), 1)
+    freqs = 1 + (mass * (one - k)) // total
     rest = one - freqs.sum(axis=-1)
     top = mass.argmax(axis=-1)
     np.add.at(freqs, (np.arange(len(freqs)), top), rest)

@@ -51,3 +51,10 @@ class VLAEConfig:
     @classmethod
     def load(cls, path: str | Path) -> "VLAEConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# The architecture each data set trains with unless told otherwise.
+PRESETS = {
+    "bmnist": VLAEConfig(),
+    "mnist": VLAEConfig(likelihood="logistic_mixture", mixtures=5),
+}

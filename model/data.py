@@ -8,9 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# name -> (file, split keys, likelihood the data needs)
+# name -> (file, {split: (array key, slice of it)})
 DATASETS = {
-    "bmnist": ("binarized_mnist.npz", {"train": "x_train", "valid": "x_valid", "test": "x_test"}),
+    "bmnist": ("binarized_mnist.npz", {"train": ("x_train", slice(None)), "valid": ("x_valid", slice(None)),
+                                       "test": ("x_test", slice(None))}),
+    # MNIST has no validation split: the last 5,000 training images serve as one.
+    "mnist": ("mnist.npz", {"train": ("x_train", slice(None, 55000)), "valid": ("x_train", slice(55000, None)),
+                            "test": ("x_test", slice(None))}),
 }
 _DEFAULT_DIRS = [Path(__file__).resolve().parents[1].parent / "shared" / "data"]
 
@@ -44,8 +48,9 @@ def load_split(name: str, split: str, directory: str | os.PathLike | None = None
         raise DataError(f"{name}: {path} is missing (expected {filename} in the data folder)")
     if split not in keys:
         raise DataError(f"{name} has no split {split!r}; splits: {', '.join(keys)}")
+    key, part = keys[split]
     with np.load(path, allow_pickle=False) as archive:
-        return np.ascontiguousarray(archive[keys[split]])
+        return np.ascontiguousarray(archive[key][part])
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

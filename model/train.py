@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from . import data, zoo
-from .config import VLAEConfig
+from .config import PRESETS, VLAEConfig
 from .vlae import VLAE
 
 LOG2 = math.log(2)
@@ -120,7 +120,7 @@ def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
         given = {k: v for k, v in asdict(opts or TrainOptions()).items() if v != defaults[k]}
         opts = TrainOptions(**{**log["options"], "max_steps": None, **given})
     else:
-        cfg = cfg or VLAEConfig()
+        cfg = cfg or PRESETS[dataset]
         opts = opts or TrainOptions()
         log = {"dataset": dataset, "config": json.loads(cfg.to_json()), "options": asdict(opts),
                "train_images": len(train_x), "valid_images": len(valid_x), "epochs": []}

@@ -56,7 +56,7 @@ def test_prior_conditional_ignores_later_dimensions(cm, x):
 
 def test_frequency_tables_are_complete(cm, x):
     """Every table sums to 2^PRECISION and gives every symbol at least frequency 1."""
-    freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1)[:, None])
+    freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1)[:, None], 0, [])
     assert torch.all(freqs.sum(-1) == 1 << PRECISION) and freqs.min() >= 1
     mu, ls = cm.posterior(x)
     shift, log_scale = cm.prior_conditionals(torch.zeros_like(mu))
@@ -64,7 +64,7 @@ def test_frequency_tables_are_complete(cm, x):
         if k > 1:
             f = latents.posterior_freqs(cm, shift[:, i], log_scale[:, i], mu[:, i], ls[:, i], k)
             assert np.all(f.sum(-1) == 1 << PRECISION) and f.min() >= 1
-    extreme = coding.normalize(np.array([[0, 0, 1 << 30, 0]]), 30)
+    extreme = coding.normalize(np.array([[0, 0, 1 << 30, 0]]))
     assert extreme.tolist() == [[1, 1, (1 << PRECISION) - 3, 1]]
 
 
@@ -112,8 +112,11 @@ def test_mixture_tables_are_complete_and_window_exact(mixture_cm):
     z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
     feats = cm.features(z)
     full = cm.pixel_params(x, feats)
-    freqs = cm.pixel_freqs(full.permute(0, 2, 3, 1).reshape(-1, full.shape[1]))
-    assert freqs.shape[1] == 256 and torch.all(freqs.sum(1) == 1 << PRECISION) and freqs.min() >= 1
+    params = full.permute(0, 2, 3, 1).reshape(-1, full.shape[1])
+    groups = cm.pixel_freqs(params, 0, [])
+    levels = cm.pixel_freqs(params, 1, [torch.randint(0, 16, (len(params),))])
+    for freqs in (groups, levels):
+        assert freqs.shape[1] == 16 and torch.all(freqs.sum(1) == 1 << PRECISION) and freqs.min() >= 1
     xp = torch.nn.functional.pad(cm.input(x)[:, 0], (cm.half, cm.half, cm.rows, 0))
     for r, c in [(0, 0), (13, 27), (27, 5)]:
         taps = torch.stack([xp[:, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
