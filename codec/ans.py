@@ -66,6 +66,9 @@ class Stack:
     def num_bits(self) -> int:
         return int(self._coder.num_bits())
 
+    def is_empty(self) -> bool:
+        return bool(self._coder.is_empty())
+
 
 class SamplingStack:
     """Stands in for a Stack when only the information content matters (the coding ELBO):

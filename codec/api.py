@@ -159,8 +159,8 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     cfg = cm.cfg
     if (header.height, header.width, header.channels) != (cfg.height, cfg.width, cfg.channels):
         raise FormatError("file geometry does not match its model")
-    stack = Stack(words)
     try:
+        stack = Stack(words)
         if header.mode == "lossy":
             x = bitsback.decode_lossy(stack, cm, header.count, cfg.height, cfg.width, batch, header.seed)
         else:
@@ -168,6 +168,8 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
                                          batch, progress)
     except (ValueError, RuntimeError, IndexError, OverflowError) as e:
         raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
+    if not stack.is_empty():
+        raise FormatError("file is corrupt (payload has words left over)")
     out = _array(x)
     if container.pixel_checksum(out) != header.checksum:
         raise FormatError("file is corrupt (decoded pixels fail the checksum)")
