@@ -1,7 +1,8 @@
-"""Binarized MNIST test set: model figures, real archive size against the ELBO, other codecs, lossy.
+"""A shipped model on its test set: model figures, real archive size against the ELBO,
+other codecs, single-image files, lossy size.
 
-Run: python benchmarks/bmnist.py [--data-dir DIR] [--samples 100] [--single 100]
-Writes benchmarks/results/bmnist.json and bmnist.md, and the model's card.json.
+Run: python benchmarks/test_set.py MODEL [--data-dir DIR] [--samples 100] [--single 100]
+Writes benchmarks/results/MODEL.json and MODEL.md, and the model's card.json.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 import numpy as np
 import torch
+from PIL import Image
 
 import vlae_codec
 from vlae_codec import baselines, container
@@ -21,7 +23,8 @@ from vlae_codec.api import coding_model
 from vlae_codec.model import data, zoo
 from vlae_codec.model.evaluate import evaluate
 
-from common import provenance, write
+import classifier
+from common import RESULTS, provenance, write
 
 
 def mosaic(images: np.ndarray, per_row: int = 100) -> np.ndarray:
@@ -36,25 +39,29 @@ def mosaic(images: np.ndarray, per_row: int = 100) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model", help="shipped model name (bmnist)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--samples", type=int, default=100, help="importance samples per image")
     ap.add_argument("--single", type=int, default=100, help="test digits coded as single files")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    x = data.load_split("bmnist", "test", args.data_dir)
+    name = args.model
+    dataset = json.loads((zoo.resolve(name) / zoo.LOG).read_text())["dataset"]
+    x = data.load_split(dataset, "test", args.data_dir)
+    binary = bool(x.max() <= 1)
     dims = x.size
-    out: dict = {"provenance": provenance(), "model": "bmnist", "images": len(x)}
+    out: dict = {"provenance": provenance(), "model": name, "dataset": dataset, "images": len(x)}
 
     t0 = time.time()
-    figures = evaluate(zoo.load("bmnist"), x, is_samples=args.samples)
-    cm = coding_model("bmnist")
+    figures = evaluate(zoo.load(name), x, is_samples=args.samples)
+    cm = coding_model(name)
     info = coding_neg_elbo(cm, torch.from_numpy(x.astype(np.int64))[:, None])
     figures.update(coding_neg_elbo_bits_per_dim=float(info.total.mean() / cm.cfg.dims),
                    coding_neg_elbo_nats_per_image=float(info.total.mean() * math.log(2)),
                    coding_kl_bits_per_image=float(info.latents.mean()),
-                   data="binarized_mnist.npz:x_test", seconds=round(time.time() - t0, 1))
-    zoo.write_text_atomic(zoo.resolve("bmnist") / zoo.CARD, json.dumps(figures, indent=1) + "\n")
+                   data=f"{dataset} test split", seconds=round(time.time() - t0, 1))
+    zoo.write_text_atomic(zoo.resolve(name) / zoo.CARD, json.dumps(figures, indent=1) + "\n")
     out["model_figures"] = figures
 
     t0 = time.time()
@@ -75,11 +82,11 @@ def main() -> None:
     archive["real_over_neg_elbo"] = archive["real_bits_per_dim"] / archive["neg_elbo_bits_per_dim"]
     out["archive"] = archive
 
-    others = {f"{k}_single_files_bits_per_dim": 8 * v / dims for k, v in baselines.sizes(x, True).items() if v}
+    others = {f"{k}_single_files_bits_per_dim": 8 * v / dims for k, v in baselines.sizes(x, binary).items() if v}
     m = mosaic(x)
     for codec in ("png", "webp", "jxl"):
         if codec != "jxl" or baselines.HAVE_JXL:
-            others[f"{codec}_mosaic_bits_per_dim"] = 8 * baselines.encoded_size(m, True, codec) / dims
+            others[f"{codec}_mosaic_bits_per_dim"] = 8 * baselines.encoded_size(m, binary, codec) / dims
     out["other_codecs"] = others
 
     singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
@@ -98,12 +105,18 @@ def main() -> None:
 
     lossy = vlae_codec.compress(x, lossy=True)
     h, w_ = container.unpack(lossy)
+    recon = vlae_codec.decompress(lossy)
+    judge = classifier.load(args.data_dir)
+    agree = float(np.mean(classifier.predict(judge, x) == classifier.predict(judge, recon)))
     out["lossy"] = {"bytes": len(lossy), "bytes_per_image": len(lossy) / len(x),
-                    "payload_bits_per_image": 32 * len(w_) / len(x)}
+                    "payload_bits_per_image": 32 * len(w_) / len(x),
+                    "kl_bits_per_image": figures["kl_bits_per_image"], "class_agreement": agree}
+    grid = np.concatenate([mosaic(x[:20], 20), mosaic(recon[:20], 20)])
+    Image.fromarray((grid * 255).astype(np.uint8) if binary else grid).save(RESULTS / f"{name}_lossy.png")
 
     a = archive
     md = [
-        "# Binarized MNIST test set (10,000 images)",
+        f"# {name} on the {dataset} test set ({len(x):,} images)",
         "",
         "| quantity | value |", "| --- | --- |",
         f"| float model -ELBO | {figures['neg_elbo_nats_per_image']:.2f} nats/image, {figures['neg_elbo_bits_per_dim']:.4f} bits/dim |",
@@ -121,8 +134,9 @@ def main() -> None:
     s = out["single_files"]
     md += [f"| single-digit files ({s['images']}) | {s['mean_bytes']:.1f} bytes each ({s['mean_header_bytes']:.1f} header); "
            f"payload {s['payload_over_neg_elbo']:.2f} x their -ELBO |",
-           f"| lossy | {out['lossy']['bytes_per_image']:.2f} bytes/image |"]
-    write("bmnist", out, "\n".join(md))
+           f"| lossy | {out['lossy']['bytes_per_image']:.2f} bytes/image (KL {figures['kl_bits_per_image'] / 8:.2f} bytes); "
+           f"classifier agrees on {100 * out['lossy']['class_agreement']:.1f}% ([originals above, reconstructions below]({name}_lossy.png)) |"]
+    write(name, out, "\n".join(md))
     print("\n".join(md))
 
 
