@@ -9,8 +9,6 @@ exact in float32 and float64), so the bits we count are the bits it writes.
 
 from __future__ import annotations
 
-import math
-
 import constriction
 import numpy as np
 
@@ -95,6 +93,3 @@ def _weights(freqs: np.ndarray) -> np.ndarray:
     # constriction adds 1 to every symbol and spreads the rest in proportion; see module doc.
     return np.ascontiguousarray(freqs - 1, dtype=np.float64)
 
-
-def uniform_bits(k: int) -> float:
-    return math.log2(k)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -57,11 +56,6 @@ def load(name_or_dir: str | os.PathLike) -> VLAE:
     model = VLAE(VLAEConfig.load(directory / CONFIG))
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
     return model.eval()
-
-
-def weights_hash(name_or_dir: str | os.PathLike) -> str:
-    """sha256 of the weights file, the identity of a model's version."""
-    return hashlib.sha256((resolve(name_or_dir) / WEIGHTS).read_bytes()).hexdigest()
 
 
 def card(name_or_dir: str | os.PathLike) -> dict:
