@@ -123,6 +123,8 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
                          "subpixels; compress them in parts")
     if not 1 <= chunk_max <= container.MAX_CHUNK:
         raise InputError(f"chunk_max must be in 1..{container.MAX_CHUNK}")
+    if seed is not None and not 0 <= seed < 1 << 62:
+        raise InputError("seed must be a non-negative integer below 2^62")
     x = _tensor(imgs.pixels)
     stack = Stack()
     info = None
