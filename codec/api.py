@@ -129,10 +129,9 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     stack = Stack()
     info = None
     if lossy:
-        bitsback.encode_lossy(stack, cm, x, batch)
+        z = bitsback.encode_lossy(stack, cm, x, batch)
         # The checksum covers what the decoder will generate, so corruption is still caught.
-        stored = _array(bitsback.decode_lossy(Stack(stack.words()), cm, len(x), cm.cfg.height, cm.cfg.width,
-                                              batch, seed))
+        stored = _array(bitsback.generate(cm, z, cm.cfg.height, cm.cfg.width, batch, seed))
     else:
         info = bitsback.encode_lossless(stack, cm, x, chunk_max, batch, progress)
         stored = imgs.pixels
@@ -201,9 +200,18 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     """Compress a PNG, a folder of PNGs or an .npy file into a .vlae file; returns its path."""
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, True)
-    if dst.exists() and not force:
-        raise InputError(f"{dst} exists; use --force to overwrite")
-    data = compress(src, **kwargs)
+    refuse_overwrite(dst, force)
+    return write_file(compress(images.read(src), **kwargs), dst, force)
+
+
+def refuse_overwrite(path: Path, force: bool) -> None:
+    """Fail before any work if the output exists and --force was not given."""
+    if path.exists() and not force:
+        raise InputError(f"{path} exists; use --force to overwrite")
+
+
+def write_file(data: bytes, dst: Path, force: bool) -> Path:
+    """Write a .vlae file atomically."""
     images.atomic_write(dst, lambda tmp: tmp.write_bytes(data), force)
     return dst
 
@@ -219,8 +227,8 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
     decoded = decode(data, **kwargs)
     h = decoded.header
     dst = Path(dst) if dst is not None else default_output(src, False, h.layout)
-    if dst.exists() and not force and h.layout != "named":
-        raise InputError(f"{dst} exists; use --force to overwrite")
+    if h.layout != "named":
+        refuse_overwrite(dst, force)
     imgs = decoded.images[None] if h.layout == "single" else decoded.images
     images.write(imgs, h.bit_depth == 1, h.layout, h.names, dst, force)
     return dst

@@ -119,21 +119,28 @@ def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, 
     return torch.cat(out[::-1]) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)
 
 
-def encode_lossy(stack, model: CodingModel, x: torch.Tensor, batch: int) -> np.ndarray:
-    """Push only the global code: the posterior mean on the coarse bins. Returns bits per image."""
+def encode_lossy(stack, model: CodingModel, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """Push only the global code: the posterior mean on the coarse bins. Returns that z."""
     mu, _ = _posterior(model, x, batch)
-    bins, _ = latents.snap(model, mu, model.lossy_bins)
-    return np.full(len(x), latents.push_prior(stack, bins, model.lossy_bins))
+    bins, z = latents.snap(model, mu, model.lossy_bins)
+    latents.push_prior(stack, bins, model.lossy_bins)
+    return z
 
 
 def decode_lossy(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
                  seed: int | None) -> torch.Tensor:
-    """Pop the global codes and generate images from p(x|z): most likely pixels, or samples.
+    """Pop the global codes and generate the images."""
+    bins = latents.pop_prior(stack, n, model.lossy_bins)
+    return generate(model, latents.from_bins(model, bins, model.lossy_bins), height, width, batch, seed)
+
+
+def generate(model: CodingModel, z: torch.Tensor, height: int, width: int, batch: int,
+             seed: int | None) -> torch.Tensor:
+    """Images from p(x|z): the most likely pixels, or samples.
 
     Image j's sample uses its own generator seeded with (seed, j), so it does not depend on
     how images are batched."""
-    bins = latents.pop_prior(stack, n, model.lossy_bins)
-    z = latents.from_bins(model, bins, model.lossy_bins)
+    n = len(z)
     out = []
     for i in range(0, n, batch):
         feats = _features(model, z[i:i + batch], batch)

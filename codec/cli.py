@@ -228,11 +228,13 @@ _batch_option = click.option("--batch-size", type=int, default=api.DEFAULT_BATCH
 def compress(input_path, output, model, lossy, seed, force, batch_size, threads) -> None:
     """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file."""
     _set_threads(threads)
+    out = Path(output) if output else api.default_output(Path(input_path), True)
+    api.refuse_overwrite(out, force)
     imgs = images.read(input_path)
     bar, tick = _progress(len(imgs.pixels), "compress", sys.stderr.isatty() and len(imgs.pixels) > 100)
-    out = api.compress_file(input_path, output, force=force, model=model, lossy=lossy, seed=seed,
-                            batch=batch_size, progress=tick)
+    data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick)
     bar.close()
+    api.write_file(data, out, force)
     size = out.stat().st_size
     dims = imgs.pixels.size
     click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim")
