@@ -200,14 +200,8 @@ def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, 
     """Compress a PNG, a folder of PNGs or an .npy file into a .vlae file; returns its path."""
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, True)
-    refuse_overwrite(dst, force)
+    images.refuse_overwrite(dst, force)
     return write_file(compress(images.read(src), **kwargs), dst, force)
-
-
-def refuse_overwrite(path: Path, force: bool) -> None:
-    """Fail before any work if the output exists and --force was not given."""
-    if path.exists() and not force:
-        raise InputError(f"{path} exists; use --force to overwrite")
 
 
 def write_file(data: bytes, dst: Path, force: bool) -> Path:
@@ -228,7 +222,7 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
     h = decoded.header
     dst = Path(dst) if dst is not None else default_output(src, False, h.layout)
     if h.layout != "named":
-        refuse_overwrite(dst, force)
+        images.refuse_overwrite(dst, force)
     imgs = decoded.images[None] if h.layout == "single" else decoded.images
     images.write(imgs, h.bit_depth == 1, h.layout, h.names, dst, force)
     return dst

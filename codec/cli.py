@@ -229,7 +229,7 @@ def compress(input_path, output, model, lossy, seed, force, batch_size, threads)
     """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file."""
     _set_threads(threads)
     out = Path(output) if output else api.default_output(Path(input_path), True)
-    api.refuse_overwrite(out, force)
+    images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
     bar, tick = _progress(len(imgs.pixels), "compress", sys.stderr.isatty() and len(imgs.pixels) > 100)
     data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick)

@@ -99,10 +99,15 @@ def read(path: str | os.PathLike) -> Images:
     return Images(out.pixels, binary, "single")
 
 
-def atomic_write(path: Path, write, force: bool) -> None:
-    """Write through a temporary file in the same folder, then rename: never a partial file."""
+def refuse_overwrite(path: Path, force: bool) -> None:
+    """Fail if the output exists and --force was not given (callers check before any work)."""
     if path.exists() and not force:
         raise InputError(f"{path} exists; use --force to overwrite")
+
+
+def atomic_write(path: Path, write, force: bool) -> None:
+    """Write through a temporary file in the same folder, then rename: never a partial file."""
+    refuse_overwrite(path, force)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:

@@ -89,7 +89,6 @@ def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, wid
     (for 8-bit pixels: the most likely level of the most likely group of 16), or, given
     uniform integers in [0, 2^PRECISION) per pixel and stage (N, stages, H, W), the sample
     they select."""
-    n = features.shape[0]
     steps = wavefronts(height, width, model.half)
     if uniforms is not None:
         # In pop order: per step, per stage, position-major and image-minor.
