@@ -60,3 +60,9 @@ def load(data_dir: str | None = None, epochs: int = 2) -> nn.Module:
 @torch.no_grad()
 def predict(net: nn.Module, images: np.ndarray) -> np.ndarray:
     return np.concatenate([net(_input(images[i:i + 1000])).argmax(1).numpy() for i in range(0, len(images), 1000)])
+
+
+def accuracy(predicted: np.ndarray, data_dir: str | None = None) -> float:
+    """Share of the first MNIST test digits whose predicted class (in test-set order) is their label."""
+    with np.load(data.data_dir(data_dir) / "mnist.npz", allow_pickle=False) as z:
+        return float(np.mean(predicted == z["y_test"][:len(predicted)]))

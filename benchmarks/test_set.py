@@ -44,11 +44,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100, help="importance samples per image")
     ap.add_argument("--single", type=int, default=100, help="test digits coded as single files")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="first N test images only (a smoke test; not for results)")
+    ap.add_argument("--lossy-subset", type=int, default=1000, help="random test digits for the lossy effort sweep")
+    ap.add_argument("--efforts", type=int, nargs="*", default=[1, 4, 16], help="lossy efforts to sweep")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     name = args.model
     dataset = json.loads((zoo.resolve(name) / zoo.LOG).read_text())["dataset"]
-    x = data.load_split(dataset, "test", args.data_dir)
+    x = data.load_split(dataset, "test", args.data_dir)[:args.limit]
     binary = bool(x.max() <= 1)
     dims = x.size
     out: dict = {"provenance": provenance(), "model": name, "dataset": dataset, "images": len(x)}
@@ -77,6 +80,7 @@ def main() -> None:
         "neg_elbo_bits_per_dim": float(enc.info.total.sum() / dims),
         "clean_start_bits": float(enc.info.total[0]),
         "compress_seconds": round(t_c, 2), "decompress_seconds": round(t_d, 2),
+        "compress_images_per_second": round(len(x) / t_c, 1), "decompress_images_per_second": round(len(x) / t_d, 1),
         "roundtrip_ok": bool(np.array_equal(back, x)),
     }
     archive["real_over_neg_elbo"] = archive["real_bits_per_dim"] / archive["neg_elbo_bits_per_dim"]
@@ -87,6 +91,7 @@ def main() -> None:
     for codec in ("png", "webp", "jxl"):
         if codec != "jxl" or baselines.HAVE_JXL:
             others[f"{codec}_mosaic_bits_per_dim"] = 8 * baselines.encoded_size(m, binary, codec) / dims
+    others.update({f"{k}_raw_array_bits_per_dim": 8 * v / dims for k, v in baselines.raw_sizes(x).items()})
     out["other_codecs"] = others
 
     singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
@@ -103,15 +108,29 @@ def main() -> None:
                            "mean_neg_elbo_bits": float(single_elbo.mean()),
                            "payload_over_neg_elbo": float(payload_bits.mean() / single_elbo.mean())}
 
-    lossy = vlae_codec.compress(x, lossy=True)
-    h, w_ = container.unpack(lossy)
-    recon = vlae_codec.decompress(lossy)
     judge = classifier.load(args.data_dir)
-    agree = float(np.mean(classifier.predict(judge, x) == classifier.predict(judge, recon)))
-    out["lossy"] = {"bytes": len(lossy), "bytes_per_image": len(lossy) / len(x),
-                    "payload_bits_per_image": 32 * len(w_) / len(x),
-                    "kl_bits_per_image": figures["kl_bits_per_image"], "class_agreement": agree}
-    grid = np.concatenate([mosaic(x[:20], 20), mosaic(recon[:20], 20)])
+    labels = classifier.predict(judge, x)
+
+    def lossy_run(images: np.ndarray, effort: int) -> dict:
+        t0 = time.time()
+        lossy = vlae_codec.compress(images, lossy=True, effort=effort)
+        seconds = time.time() - t0
+        recon = vlae_codec.decompress(lossy)
+        agree = float(np.mean(classifier.predict(judge, images) == classifier.predict(judge, recon)))
+        return {"images": len(images), "effort": effort, "bytes": len(lossy), "bytes_per_image": len(lossy) / len(images),
+                "payload_bits_per_image": 32 * len(container.unpack(lossy)[1]) / len(images),
+                "class_agreement": agree, "compress_seconds": round(seconds, 1), "recon": recon}
+
+    full = lossy_run(x, vlae_codec.api.DEFAULT_EFFORT)
+    recon = full.pop("recon")
+    subset = np.random.default_rng(1).permutation(len(x))[:args.lossy_subset]
+    sweep = [{k: v for k, v in lossy_run(x[subset], e).items() if k != "recon"} for e in args.efforts]
+    out["lossy"] = {**full, "kl_bits_per_image": figures["kl_bits_per_image"],
+                    # bmnist's test images carry no labels; MNIST's do.
+                    "classifier_accuracy_on_originals": classifier.accuracy(labels, args.data_dir) if dataset == "mnist" else None,
+                    "effort_sweep": sweep}
+    show = np.random.default_rng(2).permutation(len(x))[:20]  # the test set is sorted by class
+    grid = np.concatenate([mosaic(x[show], 20), mosaic(recon[show], 20)])
     Image.fromarray((grid * 255).astype(np.uint8) if binary else grid).save(RESULTS / f"{name}_lossy.png")
 
     a = archive
@@ -134,8 +153,11 @@ def main() -> None:
     s = out["single_files"]
     md += [f"| single-digit files ({s['images']}) | {s['mean_bytes']:.1f} bytes each ({s['mean_header_bytes']:.1f} header); "
            f"payload {s['payload_over_neg_elbo']:.2f} x their -ELBO |",
-           f"| lossy | {out['lossy']['bytes_per_image']:.2f} bytes/image (KL {figures['kl_bits_per_image'] / 8:.2f} bytes); "
+           f"| lossy, effort {out['lossy']['effort']} | {out['lossy']['bytes_per_image']:.2f} bytes/image (KL {figures['kl_bits_per_image'] / 8:.2f} bytes); "
            f"classifier agrees on {100 * out['lossy']['class_agreement']:.1f}% ([originals above, reconstructions below]({name}_lossy.png)) |"]
+    md += [f"| lossy, effort {e['effort']}, {e['images']} random digits | {e['bytes_per_image']:.2f} bytes/image, "
+           f"agreement {100 * e['class_agreement']:.1f}%, compress {e['compress_seconds']} s |" for e in out["lossy"]["effort_sweep"]]
+    md += ["", f"Compress {a['compress_images_per_second']} images/s, decompress {a['decompress_images_per_second']} images/s."]
     write(name, out, "\n".join(md))
     print("\n".join(md))
 

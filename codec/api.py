@@ -11,13 +11,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import bitsback, container, images
+from . import bitsback, container, fallback, images
 from .ans import Stack
 from .errors import CodecError, FormatError, InputError, ModelMismatch
 from .model import zoo
 from .model.coding import CodingModel
 
 DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
+DEFAULT_EFFORT = 4  # lossy: candidate codes tried per image
+MAX_EFFORT = 64
 
 
 @dataclass
@@ -65,7 +67,7 @@ def choose_model(imgs: images.Images) -> str:
     name = MODEL_FOR_KIND.get(kind)
     if name is None or name not in zoo.shipped_models():
         raise InputError(f"no shipped model fits {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
-                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist")
+                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist, 8-bit greyscale (PNG mode L) mnist")
     return name
 
 
@@ -101,18 +103,19 @@ def _array(x: torch.Tensor) -> np.ndarray:
 
 def compress(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
              chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
-             progress: Callable[[int], None] | None = None) -> bytes:
+             progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT) -> bytes:
     """Compress images (array (N,H,W[,C]) or (H,W), a PNG, a folder of PNGs or an .npy path) to bytes.
 
     Lossless by default; `lossy=True` keeps only the global code, and decompression then
-    generates the most likely image (or, with `seed`, a sample) given it.
+    generates each pixel's mean given the pixels before it (or, with `seed`, a sample) given it;
+    `effort` codes are tried and the one whose image is closest to the original is kept.
     """
-    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress).data
+    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress, effort).data
 
 
 def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
            chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
-           progress: Callable[[int], None] | None = None) -> Encoded:
+           progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT) -> Encoded:
     """`compress`, also returning the information content of every image."""
     imgs = _as_images(images_or_path)
     name = model or choose_model(imgs)
@@ -125,29 +128,40 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         raise InputError(f"chunk_max must be in 1..{container.MAX_CHUNK}")
     if seed is not None and not 0 <= seed < 1 << 62:
         raise InputError("seed must be a non-negative integer below 2^62")
+    if not 1 <= effort <= MAX_EFFORT:
+        raise InputError(f"effort must be in 1..{MAX_EFFORT}")
     x = _tensor(imgs.pixels)
     stack = Stack()
     info = None
     if lossy:
-        z = bitsback.encode_lossy(stack, cm, x, batch)
         # The checksum covers what the decoder will generate, so corruption is still caught.
-        stored = _array(bitsback.generate(cm, z, cm.cfg.height, cm.cfg.width, batch, seed))
+        stored = _array(bitsback.encode_lossy(stack, cm, x, batch, seed, effort))
     else:
         info = bitsback.encode_lossless(stack, cm, x, chunk_max, batch, progress)
         stored = imgs.pixels
+    mode, words = ("lossy" if lossy else "lossless"), stack.words()
+    if not lossy:
+        # Never worse than plain zlib of the pixels (plus the header).
+        plain = fallback.pack(imgs.pixels)
+        if len(plain) < len(words):
+            mode, words = "stored", plain
     header = container.Header(
-        mode="lossy" if lossy else "lossless", model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
+        mode=mode, model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
         height=cm.cfg.height, width=cm.cfg.width, channels=cm.cfg.channels,
         bit_depth=1 if cm.cfg.likelihood == "bernoulli" else 8, count=len(x), layout=imgs.layout,
         chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
         names=imgs.names)
-    return Encoded(container.pack(header, stack.words()), info)
+    return Encoded(container.pack(header, words), info)
 
 
 def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
            progress: Callable[[int], None] | None = None) -> Decoded:
     """Decode a .vlae file's bytes, checking the model's identity and the pixels' checksum."""
     header, words = container.unpack(bytes(data))
+    if header.mode == "stored":
+        out = fallback.unpack(words, (header.count, header.height, header.width)
+                              + ((header.channels,) if header.channels > 1 else ()))
+        return _checked(out, header)
     name = model or header.model_id
     try:
         cm = coding_model(name)
@@ -171,12 +185,13 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
     if not stack.is_empty():
         raise FormatError("file is corrupt (payload has words left over)")
-    out = _array(x)
+    return _checked(_array(x), header)
+
+
+def _checked(out: np.ndarray, header: container.Header) -> Decoded:
     if container.pixel_checksum(out) != header.checksum:
         raise FormatError("file is corrupt (decoded pixels fail the checksum)")
-    if header.layout == "single":
-        out = out[0]
-    return Decoded(out, header)
+    return Decoded(out[0] if header.layout == "single" else out, header)
 
 
 def decompress(data: bytes, batch: int = DEFAULT_BATCH) -> np.ndarray:

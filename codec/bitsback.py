@@ -22,7 +22,7 @@ import torch
 
 from . import latents, pixels
 from .ans import PRECISION
-from .model.coding import CodingModel
+from .model.coding import EXP_BITS, Z_BITS, CodingModel
 
 DEFAULT_CHUNK_MAX = 1024
 
@@ -119,12 +119,31 @@ def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, 
     return torch.cat(out[::-1]) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)
 
 
-def encode_lossy(stack, model: CodingModel, x: torch.Tensor, batch: int) -> torch.Tensor:
-    """Push only the global code: the posterior mean on the coarse bins. Returns that z."""
-    mu, _ = _posterior(model, x, batch)
-    bins, z = latents.snap(model, mu, model.lossy_bins)
-    latents.push_prior(stack, bins, model.lossy_bins)
-    return z
+def encode_lossy(stack, model: CodingModel, x: torch.Tensor, batch: int, seed: int | None = None,
+                 candidates: int = 1) -> torch.Tensor:
+    """Push only the global code, on the coarse bins; returns what decoding will generate.
+
+    The code is chosen among `candidates`: the posterior mean, then draws from q(z|x) (a fixed
+    random sequence, so the same input gives the same file). Each is snapped to the bins and
+    generated as the decoder will; the one whose image is closest to x in squared error wins.
+    """
+    mu, log_sigma = _posterior(model, x, batch)
+    # sigma at 2^-Z_BITS, from the exp table so that the candidates are the same on any machine.
+    sigma = model.exp(log_sigma).double() / 2 ** (EXP_BITS - Z_BITS)
+    rng = np.random.default_rng(0)
+    best_bins = best_image = best_error = None
+    for c in range(candidates):
+        point = mu if c == 0 else mu + torch.round(sigma * torch.from_numpy(rng.standard_normal(mu.shape))).long()
+        bins, z = latents.snap(model, point, model.lossy_bins)
+        image = generate(model, z, x.shape[2], x.shape[3], batch, seed)
+        error = ((image - x) ** 2).flatten(1).sum(dim=1)
+        if c == 0:
+            best_bins, best_image, best_error = bins, image, error
+            continue
+        better = error < best_error
+        best_bins[better], best_image[better], best_error[better] = bins[better], image[better], error[better]
+    latents.push_prior(stack, best_bins, model.lossy_bins)
+    return best_image
 
 
 def decode_lossy(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
@@ -136,7 +155,7 @@ def decode_lossy(stack, model: CodingModel, n: int, height: int, width: int, bat
 
 def generate(model: CodingModel, z: torch.Tensor, height: int, width: int, batch: int,
              seed: int | None) -> torch.Tensor:
-    """Images from p(x|z): the most likely pixels, or samples.
+    """Images from p(x|z): each pixel its mean given the pixels before it, or samples.
 
     Image j's sample uses its own generator seeded with (seed, j), so it does not depend on
     how images are batched."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,18 +22,26 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 class _Group(click.Group):
     """Turns every expected failure into a one-line message and a non-zero exit."""
 
     def invoke(self, ctx):
         from .model import data, zoo
 
+        # A polite kill (SIGTERM) unwinds like Ctrl-C, so half-written temporary files are removed.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return super().invoke(ctx)
         except (CodecError, data.DataError, zoo.ModelNotFound) as e:
             _fail(str(e))
         except KeyboardInterrupt:
             _fail("interrupted; no output was written", 130)
+        except OSError as e:  # the file system's refusals: permissions, a full disk, a name it cannot hold
+            _fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
         except MemoryError:
             _fail("out of memory; try a smaller --batch-size or fewer images per call", 3)
 
@@ -102,7 +111,10 @@ def convert(model_dir, data_dir, calibration) -> None:
     x = data.load_split(log["dataset"], "train", data_dir)
     order = np.random.default_rng(0).permutation(len(x))[:calibration]
     torch.manual_seed(0)
-    cm = coding.convert(zoo.load(model_dir), data.to_tensor(x[np.sort(order)]))
+    try:
+        cm = coding.convert(zoo.load(model_dir), data.to_tensor(x[np.sort(order)]))
+    except ValueError as e:  # a layer that cannot be made exact: say which, write nothing
+        raise CodecError(f"cannot build an exact coding form: {e}") from None
     cm.save(model_dir)
     active = sum(k > 1 for k in cm.lossless_bins)
     click.echo(f"coding form written to {model_dir}: {active} active latent dimensions")
@@ -221,18 +233,22 @@ _batch_option = click.option("--batch-size", type=int, default=api.DEFAULT_BATCH
 @click.option("-o", "--output", type=click.Path(), default=None, help="Output file [default: INPUT with .vlae].")
 @click.option("--model", default=None, help="Model name or folder [default: chosen from the input].")
 @click.option("--lossy", is_flag=True, help="Keep only the global code; decompression generates the image.")
-@click.option("--seed", type=int, default=None, help="Lossy: sample pixels with this seed instead of taking the most likely.")
+@click.option("--seed", type=int, default=None,
+              help="Lossy: sample pixels with this seed instead of taking each pixel's mean.")
+@click.option("--effort", type=click.IntRange(1, api.MAX_EFFORT), default=api.DEFAULT_EFFORT, show_default=True,
+              help="Lossy: codes tried per image; the closest reconstruction is kept (time grows with it).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @_batch_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def compress(input_path, output, model, lossy, seed, force, batch_size, threads) -> None:
+def compress(input_path, output, model, lossy, seed, effort, force, batch_size, threads) -> None:
     """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file."""
     _set_threads(threads)
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
     bar, tick = _progress(len(imgs.pixels), "compress", sys.stderr.isatty() and len(imgs.pixels) > 100)
-    data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick)
+    data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
+                        effort=effort)
     bar.close()
     api.write_file(data, out, force)
     size = out.stat().st_size
@@ -271,7 +287,7 @@ def info(file, as_json) -> None:
          "payload_bytes": 4 * len(words), "header_bytes": len(data) - 4 * len(words),
          "bits_per_dim": 8 * len(data) / max(1, header.count * header.height * header.width * header.channels)}
     if header.mode == "lossy":
-        d["generation"] = "most likely pixels" if header.seed is None else f"sampled, seed {header.seed}"
+        d["generation"] = "each pixel's mean" if header.seed is None else f"sampled, seed {header.seed}"
     if as_json:
         click.echo(json.dumps(d))
         return

@@ -13,7 +13,7 @@ from .errors import FormatError
 
 MAGIC = b"VLAE"
 VERSION = 1
-MODES = {0: "lossless", 1: "lossy"}
+MODES = {0: "lossless", 1: "lossy", 2: "stored"}
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
 MAX_SIDE = 1 << 14
@@ -37,7 +37,7 @@ class Header:
     count: int
     layout: str
     chunk_max: int
-    seed: int | None  # lossy only: None = most likely pixels, else the sampling seed
+    seed: int | None  # lossy only: None = each pixel's mean, else the sampling seed
     checksum: bytes  # 8-byte BLAKE2b of the decoded pixels
     names: list[str] = field(default_factory=list)
 
@@ -93,6 +93,14 @@ class _Reader:
             raise FormatError(f"{what} is not valid UTF-8") from None
 
 
+def _file_name(name: str) -> str:
+    """An image name is a plain PNG file name: decoding writes it into a folder."""
+    if (name in ("", ".", "..") or any(c in name for c in "/\\\x00") or len(name.encode("utf-8")) > 255
+            or not name.lower().endswith(".png")):
+        raise FormatError(f"archive holds an unsafe image name {name[:80]!r}")
+    return name
+
+
 def pack(header: Header, words: np.ndarray) -> bytes:
     """The file's bytes."""
     mode = {v: k for k, v in MODES.items()}[header.mode]
@@ -142,7 +150,9 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     layout = r.u8()
     if layout not in LAYOUTS:
         raise FormatError(f"unknown layout {layout}")
-    names = [r.text("image name") for _ in range(count)] if LAYOUTS[layout] == "named" else []
+    names = [_file_name(r.text("image name")) for _ in range(count)] if LAYOUTS[layout] == "named" else []
+    if len(set(names)) != len(names):
+        raise FormatError("archive holds two images of the same name")
     chunk_max = r.varint(MAX_CHUNK, "chunk size")
     seed = r.varint(1 << 62, "seed")
     checksum = r.take(8)

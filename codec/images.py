@@ -139,9 +139,6 @@ def write(images: np.ndarray, binary: bool, layout: str, names: list[str], out: 
         clash = [n for n in names if (out / n).exists()]
         if clash and not force:
             raise InputError(f"{out / clash[0]} exists; use --force to overwrite")
-        for n in names:
-            if Path(n).name != n or n in ("", ".", ".."):
-                raise InputError(f"archive holds an unsafe image name {n!r}")
         out.mkdir(parents=True, exist_ok=True)
         for image, n in zip(images, names):
             write_png(out / n, image, binary, force=True)

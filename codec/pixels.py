@@ -1,9 +1,10 @@
-"""Pixels given z: pushed in one parallel pass, popped along wavefronts from causal windows.
+"""Pixels given z, coded along wavefronts from their causal windows.
 
 Pixel (r, c) sees rows r-R .. r-1 up to column c+W and row r left of c (R = window rows,
 W = window half width). Popping it at step c + r*(W+1) therefore finds everything it
 sees already popped, and one step pops one pixel of every row that has started, in every
-image of the batch at once. The push order is the reverse of this pop order.
+image of the batch at once. The push order is the reverse of this pop order; the encoder,
+which knows every pixel, evaluates many steps at once, with the same arithmetic.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import torch
 
 from .ans import information_bits
 from .model.coding import CodingModel
+
+ENCODE_BLOCK = 16384  # pixels evaluated together when encoding
 
 
 @lru_cache(maxsize=16)
@@ -30,79 +33,102 @@ def wavefronts(height: int, width: int, half_width: int) -> tuple[tuple[np.ndarr
     return tuple(steps)
 
 
-def _pop_order(height: int, width: int, half_width: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.concatenate([r for r, _ in wavefronts(height, width, half_width)])
-    cols = np.concatenate([c for _, c in wavefronts(height, width, half_width)])
-    return rows, cols
-
-
 def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor) -> np.ndarray:
-    """Push images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image."""
+    """Push images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image.
+
+    Every pixel's distribution comes from the same windowed computation the decoder runs,
+    step by step; the push order is the exact reverse of the pop order."""
     n, _, h, w = x.shape
+    canvas, feats_at = _layouts(model, features, x)
+    values_at = x[:, 0].permute(1, 2, 0)  # (H, W, N)
     steps = wavefronts(h, w, model.half)
-    rows, cols = _pop_order(h, w, model.half)
-    # Everything in pop order: step by step, each step position-major and image-minor.
-    params = model.pixel_params(x, features)[:, :, rows, cols].permute(2, 0, 1).reshape(len(rows) * n, -1)
-    symbols = model.pixel_symbols(x[:, 0][:, rows, cols].T.reshape(-1))
-    tables = [model.pixel_freqs(params, s, symbols[:s]).numpy() for s in range(model.pixel_stages)]
-    # Within a step every stage is popped for all its pixels before the next stage.
-    bounds = np.cumsum([0] + [len(r) * n for r, _ in steps])
-    order = np.concatenate([np.arange(a, b) + s * len(params) for a, b in zip(bounds[:-1], bounds[1:])
-                            for s in range(model.pixel_stages)])
-    all_symbols = torch.cat(symbols).numpy()[order]
-    all_tables = np.concatenate(tables)[order]
+    symbols, tables = [], []
+    # All pixels are known here, so several steps share one evaluation; only the order of
+    # the symbols has to follow the steps.
+    per_block = max(1, ENCODE_BLOCK // (n * max(len(r) for r, _ in steps)))
+    for first in range(0, len(steps), per_block):
+        block = steps[first:first + per_block]
+        rows = np.concatenate([r for r, _ in block])
+        cols = np.concatenate([c for _, c in block])
+        params = _step_params(model, canvas, feats_at, rows, cols)
+        block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1))
+        block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
+        bounds = np.cumsum([0] + [len(r) * n for r, _ in block])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            for s in range(model.pixel_stages):
+                symbols.append(block_symbols[s][a:b])
+                tables.append(block_tables[s][a:b])
+    all_symbols = torch.cat(symbols).numpy()
+    all_tables = torch.cat(tables).numpy()
     stack.push(all_symbols, all_tables)
     bits = information_bits(all_symbols, all_tables)
-    image = np.tile(np.arange(n), len(rows) * model.pixel_stages)[order]
+    # Within each step and stage, symbols are position-major and image-minor.
+    image = np.arange(len(all_symbols)) % n
     return np.bincount(image, weights=bits, minlength=n)
 
 
 def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Pop images (N, 1, H, W) given their z features, evaluating only causal windows."""
-    n = features.shape[0]
-    rows_pad, half = model.rows, model.half
-    # The canvas holds network inputs; its zero border is what the window sees off the image.
-    canvas = torch.zeros(n, height + rows_pad, width + 2 * half, dtype=torch.float64)
-    values = torch.zeros(n, height, width, dtype=torch.long)
-    dy = np.array([o[0] for o in model.window_offsets])
-    dx = np.array([o[1] for o in model.window_offsets])
-    for rows, cols in wavefronts(height, width, half):
-        # Window taps of every pixel of this step, in the canvas' padded coordinates.
-        ty = rows[:, None] + rows_pad + dy[None, :]
-        tx = cols[:, None] + half + dx[None, :]
-        windows = canvas[:, ty, tx]  # (N, P, taps)
-        feats = features[:, :, rows, cols]  # (N, hidden, P)
-        params = model.pixel_params_at(windows.transpose(0, 1).reshape(-1, windows.shape[-1]),
-                                       feats.permute(2, 0, 1).reshape(-1, feats.shape[1]))
+    def pop(params: torch.Tensor) -> torch.Tensor:
         symbols: list[torch.Tensor] = []
         for s in range(model.pixel_stages):
             symbols.append(torch.from_numpy(stack.pop(model.pixel_freqs(params, s, symbols).numpy())))
-        v = model.pixel_value(symbols).view(len(rows), n).T
-        values[:, rows, cols] = v
-        canvas[:, rows + rows_pad, cols + half] = model.input(v)
-    return values[:, None]
+        return model.pixel_value(symbols)
+
+    return _wavefront_decode(pop, model, features, height, width)
 
 
 def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, width: int,
                     uniforms: np.ndarray | None) -> torch.Tensor:
-    """x from p(x|z) without a stack, deterministically: at each stage the most likely symbol
-    (for 8-bit pixels: the most likely level of the most likely group of 16), or, given
-    uniform integers in [0, 2^PRECISION) per pixel and stage (N, stages, H, W), the sample
-    they select."""
-    steps = wavefronts(height, width, model.half)
-    if uniforms is not None:
-        # In pop order: per step, per stage, position-major and image-minor.
-        stream = np.concatenate([uniforms[:, s, r, c].T.reshape(-1) for r, c in steps
-                                 for s in range(model.pixel_stages)])
-    cursor = 0
+    """x from p(x|z) without a stack, deterministically: each pixel's mean given the pixels
+    before it (rounded to a level), or, given uniform integers in [0, 2^PRECISION) per pixel
+    and stage (N, stages, H, W), the sample they select."""
+    if uniforms is None:
+        return _wavefront_decode(model.pixel_mean, model, features, height, width)
+    # In pop order: per step, per stage, position-major and image-minor.
+    stream = iter([torch.from_numpy(uniforms[:, s, r, c].T.reshape(-1))
+                   for r, c in wavefronts(height, width, model.half) for s in range(model.pixel_stages)])
 
-    class _Chooser:
-        def pop(self, freqs: np.ndarray) -> np.ndarray:
-            nonlocal cursor
-            if uniforms is None:
-                return freqs.argmax(axis=-1)
-            u = stream[cursor:cursor + len(freqs)]
-            cursor += len(freqs)
-            return (np.cumsum(freqs, axis=-1) <= u[:, None]).sum(axis=-1)
+    def sample(params: torch.Tensor) -> torch.Tensor:
+        symbols: list[torch.Tensor] = []
+        for s in range(model.pixel_stages):
+            cdf = model.pixel_freqs(params, s, symbols).cumsum(dim=-1)
+            symbols.append((cdf <= next(stream)[:, None]).sum(dim=-1))
+        return model.pixel_value(symbols)
 
-    return pop_pixels(_Chooser(), model, features, height, width)
+    return _wavefront_decode(sample, model, features, height, width)
+
+
+def _wavefront_decode(draw, model: CodingModel, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Images (N, 1, H, W) pixel by pixel along the wavefronts; `draw(params)` gives the values
+    of one step's pixels (position-major, image-minor) from their parameters."""
+    n = features.shape[0]
+    canvas, feats_at = _layouts(model, features)
+    values = torch.zeros(height, width, n, dtype=torch.long)
+    for rows, cols in wavefronts(height, width, model.half):
+        v = draw(_step_params(model, canvas, feats_at, rows, cols)).view(len(rows), n)
+        values[rows, cols] = v
+        canvas[rows + model.rows, cols + model.half] = model.input(v)
+    return values.permute(2, 0, 1)[:, None]
+
+
+def _layouts(model: CodingModel, features: torch.Tensor,
+             x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Position-major, image-minor copies, so that each step gathers whole rows of memory:
+    the canvas of network inputs (H + R, W + 2W', N), zero where the window sees off the image
+    (and, without x, where nothing is decoded yet), and the features (H, W, N, hidden)."""
+    n, _, height, width = features.shape
+    canvas = torch.zeros(height + model.rows, width + 2 * model.half, n, dtype=torch.float64)
+    if x is not None:
+        canvas[model.rows:, model.half:model.half + width] = model.input(x[:, 0].permute(1, 2, 0))
+    return canvas, features.permute(2, 3, 0, 1).contiguous()
+
+
+def _step_params(model: CodingModel, canvas: torch.Tensor, feats_at: torch.Tensor,
+                 rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+    """Parameters of one step's pixels (position-major, image-minor) from their causal windows."""
+    n = canvas.shape[-1]
+    ty = rows[:, None] + model.rows + model.dy[None, :]
+    tx = cols[:, None] + model.half + model.dx[None, :]
+    windows = canvas[ty, tx].transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps)
+    return model.pixel_params_at(windows, feats_at[rows, cols].reshape(len(rows) * n, -1))

@@ -50,7 +50,7 @@ T_BITS = 10  # CDF table inputs: t * 2^T_BITS, t in [-T_MAX, T_MAX] (Gaussian), 
 T_MAX = 8
 L_MAX = 24
 WEIGHT_BITS = 16  # mixture weight table output: exp(logit - max logit) * 2^WEIGHT_BITS
-PIXEL_CHUNK = 65536  # pixels per mixture-table evaluation (bounds memory)
+PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (small enough to stay in cache)
 MAX_BINS_LOG2 = 12
 FILES = ("coding.safetensors", "coding.json")
 
@@ -70,6 +70,8 @@ class CodingModel:
         taps = mask.nonzero().tolist()
         # (dy, dx) of every pixel the window sees, relative to the current pixel.
         self.window_offsets = [(r - self.rows, c - self.half) for r, c in taps]
+        self.dy = np.array([o[0] for o in self.window_offsets])
+        self.dx = np.array([o[1] for o in self.window_offsets])
         w = layers["head.window"].weight  # (hidden, C, rows+1, 2*half+1)
         self._window_matrix = torch.stack([w[:, :, r, c] for r, c in taps], dim=1).reshape(w.shape[0], -1)
         self._hash: str | None = None
@@ -119,20 +121,24 @@ class CodingModel:
         """Likelihood parameters of every pixel of whole images (N, C, H, W): int64 (N, P, H, W)."""
         xp = F.pad(self.input(x), (self.half, self.half, self.rows, 0))
         win = self.layers["head.window"](xp)
-        return self._head((win + features).clamp_(0, ACT_MAX))
+        h = (win + features).clamp_(0, ACT_MAX)
+        n, c, height, width = h.shape
+        # Pixels as rows: the 1x1 layers become matrix products on contiguous memory.
+        params = self._head(h.permute(0, 2, 3, 1).reshape(-1, c))
+        return params.view(n, height, width, -1).permute(0, 3, 1, 2)
 
     def pixel_params_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Parameters of single pixels from their windows of network inputs (M, taps*C) and
         their features (M, hidden): int64 (M, P)."""
         layer = self.layers["head.window"]
-        acc = windows.double() @ self._window_matrix.T
-        win = torch.floor(acc * layer.scale + 0.5).clamp_(layer.lo, layer.hi)
+        win = layer.rescale(windows.double() @ self._window_matrix.T)
         h = (win + features.double()).clamp_(0, ACT_MAX)
-        return self._head(h[:, :, None, None])[:, :, 0, 0]
+        return self._head(h)
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
+        """The 1x1 layers, on pixels (M, C): hidden features to likelihood parameters."""
         for k in range(self.cfg.pixel_layers):
-            h = self.layers[f"head.pw.{k}"](h)
+            h = self.layers[f"head.pw.{k}"].pointwise(h)
         if self.cfg.likelihood == "bernoulli":
             return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
         m = self.cfg.mixtures
@@ -155,6 +161,21 @@ class CodingModel:
 
     def pixel_value(self, symbols: list[torch.Tensor]) -> torch.Tensor:
         return symbols[0] if self.cfg.likelihood == "bernoulli" else (symbols[0] << 4) + symbols[1]
+
+    def pixel_mean(self, params: torch.Tensor) -> torch.Tensor:
+        """Each pixel's mean under its distribution, rounded to a level (int64 (M,)); for a
+        binary pixel that is its most likely value. Integer arithmetic, so it is exact."""
+        if self.cfg.likelihood == "bernoulli":
+            return (params[:, 0] > 0).long()  # a tie goes to 0, as the most likely symbol would
+        m = self.cfg.mixtures
+        logits, means = params[:, :m], params[:, m:2 * m]
+        weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]
+        # Components' means clipped to the level range stand in for their discretized means.
+        lo, hi = -255 << (MEAN_BITS - 8), 255 << (MEAN_BITS - 8)  # levels 0 and 255 in input units
+        mean = torch.div((weights * means.clamp(lo, hi)).sum(dim=1), weights.sum(dim=1), rounding_mode="floor")
+        # level = mean * 128 + 127.5, rounded: mean is at 2^-MEAN_BITS.
+        level = (mean * 128 + (255 << (MEAN_BITS - 1)) + (1 << (MEAN_BITS - 1))) >> MEAN_BITS
+        return level.clamp(0, likelihoods.LEVELS - 1)
 
     def pixel_freqs(self, params: torch.Tensor, stage: int, earlier: list[torch.Tensor]) -> torch.Tensor:
         """Frequency tables (M, K) for one stage of M pixels, given their parameters (M, P) and
@@ -332,7 +353,10 @@ def convert(model: VLAE, calibration: torch.Tensor) -> CodingModel:
         if out_bits is None:
             out_bits = activation_bits(out_float.abs().max().item())
         ob = torch.full((n_out,), float(out_bits)) if not torch.is_tensor(out_bits) else out_bits
-        layers[name] = quantize_layer(kind, mod_weight, mod_bias, in_bits, ob, in_max, lo=lo, hi=hi, **kw)
+        try:
+            layers[name] = quantize_layer(kind, mod_weight, mod_bias, in_bits, ob, in_max, lo=lo, hi=hi, **kw)
+        except ValueError as e:
+            raise ValueError(f"layer {name}: {e}") from None
         maxima.append(out_float.abs().max().item())
         return out_bits
 

@@ -38,6 +38,9 @@ class IntLayer:
         """The exact integer sum W*a + b, before rescaling."""
         if self.kind == "linear":
             return F.linear(a, self.weight, self.bias)
+        if self.kind == "conv" and self.weight.shape[2:] == (1, 1) and self.stride == 1 and self.padding == 0:
+            # float64 convolutions are slow on CPU; a 1x1 one is a matrix product over channels.
+            return F.linear(a.movedim(1, -1), self.weight.flatten(1), self.bias).movedim(-1, 1)
         if self.kind == "conv":
             return F.conv2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
         if self.kind == "conv_transpose":
@@ -46,10 +49,15 @@ class IntLayer:
 
     def rescale(self, acc: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (acc.dim() - 2)
-        return torch.floor(acc * self.scale.view(shape) + 0.5).clamp_(self.lo, self.hi)
+        # In place: acc is always a fresh result, and these tensors are the bulk of the memory traffic.
+        return acc.mul_(self.scale.view(shape)).add_(0.5).floor_().clamp_(self.lo, self.hi)
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         return self.rescale(self.accumulate(a))
+
+    def pointwise(self, a: torch.Tensor) -> torch.Tensor:
+        """A 1x1 conv applied to single pixels (M, C): the same integers, as one matrix product."""
+        return self.rescale(F.linear(a, self.weight.flatten(1), self.bias))
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         out = {f"{prefix}.weight": self.weight, f"{prefix}.scale": self.scale}
@@ -87,6 +95,9 @@ def quantize_layer(kind: str, weight: torch.Tensor, bias: torch.Tensor | None, i
     max_abs = w_ch.abs().amax(dim=1).clamp_min(1e-30)
     w_bits = torch.floor(torch.log2((2 ** (WEIGHT_BITS - 1) - 1) / max_abs))
     w_bits = w_bits.clamp(-30, 40)
+    # A row of zeros (MADE's first output sees no input) has no scale of its own; give it the
+    # output's, so that its bias alone does not need a huge accumulator.
+    w_bits = torch.where(w_ch.abs().amax(dim=1) == 0, out_bits.double() - in_bits, w_bits)
     shape = [1] * w.dim()
     shape[ch] = -1
     w_int = torch.round(w * torch.exp2(w_bits).view(shape))

@@ -26,10 +26,24 @@ def data_file(name: str) -> Path:
     return path
 
 
+TEST_FILES = {"bmnist": "binarized_mnist.npz", "mnist": "mnist.npz"}
+
+
+def load_test_set(name: str) -> np.ndarray:
+    """A shipped model's test set (skips when the data folder lacks it)."""
+    data_file(TEST_FILES[name])
+    return data.load_split(name, "test")
+
+
 @pytest.fixture(scope="session")
 def bmnist_test() -> np.ndarray:
-    data_file("binarized_mnist.npz")
-    return data.load_split("bmnist", "test")
+    return load_test_set("bmnist")
+
+
+@pytest.fixture(scope="module", params=sorted(TEST_FILES))
+def model_name(request) -> str:
+    """Each shipped model in turn, for tests that hold for all of them."""
+    return request.param
 
 
 @pytest.fixture

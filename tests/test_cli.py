@@ -2,33 +2,55 @@
 
 from __future__ import annotations
 
+import io
 import json
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import load_test_set, run_cli
 
 
 @pytest.fixture(scope="module")
-def digits(bmnist_test):
-    return bmnist_test[::97][:40]
+def digits(model_name):
+    return load_test_set(model_name)[::97][:40]
+
+
+def _binary(digits) -> bool:
+    return int(digits.max()) <= 1
+
+
+def _png_bytes(digit) -> bytes:
+    buf = io.BytesIO()
+    (Image.fromarray(digit * 255).convert("1") if _binary(digit) else Image.fromarray(digit)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _png(path, digit):
-    Image.fromarray(digit * 255).convert("1").save(path)
+    """A 1-bit PNG for binary digits, a greyscale (mode L) one for 8-bit digits."""
+    path.write_bytes(_png_bytes(digit))
 
 
-def test_png_round_trip(tmp_path, digits):
+def test_png_round_trip(tmp_path, digits, model_name):
     _png(tmp_path / "d.png", digits[0])
     r = run_cli("compress", str(tmp_path / "d.png"))
     assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d.png").read_bytes() == _png_bytes(digits[0])  # the input is untouched
     (tmp_path / "d.png").rename(tmp_path / "orig.png")
+    r = run_cli("info", str(tmp_path / "d.vlae"), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["model"] == model_name
     r = run_cli("decompress", str(tmp_path / "d.vlae"))
     assert r.returncode == 0, r.stderr
     back = np.asarray(Image.open(tmp_path / "d.png"), dtype=np.uint8)
-    assert Image.open(tmp_path / "d.png").mode == "1" and np.array_equal(back, digits[0])
+    assert Image.open(tmp_path / "d.png").mode == ("1" if _binary(digits) else "L")
+    assert np.array_equal(back, digits[0])
 
 
 def test_folder_round_trip(tmp_path, digits):
@@ -62,10 +84,22 @@ def test_no_overwrite_without_force(tmp_path, digits):
     assert run_cli("compress", str(tmp_path / "x.npy"), "--force").returncode == 0
 
 
-@pytest.mark.parametrize("make", ["text", "truncated_png", "float_npy", "grey_png", "big_binary", "missing",
-                                  "sixteen_bit", "rgba"])
-def test_bad_inputs_fail_cleanly(tmp_path, digits, make):
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header declares a size (and nothing else): a decompression bomb's first bytes."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("make", ["text", "truncated_png", "float_npy", "grey_png_to_bmnist", "big_binary", "big_grey",
+                                  "missing", "sixteen_bit", "rgba", "over_255_npy", "palette", "grey_alpha", "one_pixel",
+                                  "empty_npy", "huge_declared", "cmyk_jpeg", "pickle_npy", "empty_folder"])
+def test_bad_inputs_fail_cleanly(tmp_path, bmnist_test, make):
+    digits = bmnist_test[:1]
     path = tmp_path / "in.png"
+    args = []
     if make == "text":
         path.write_text("not an image")
     elif make == "truncated_png":
@@ -74,20 +108,58 @@ def test_bad_inputs_fail_cleanly(tmp_path, digits, make):
     elif make == "float_npy":
         path = tmp_path / "in.npy"
         np.save(path, np.full((2, 28, 28), np.nan))
-    elif make == "grey_png":
+    elif make == "grey_png_to_bmnist":
         Image.fromarray(digits[0] * 200).save(path)
+        args = ["--model", "bmnist"]
     elif make == "big_binary":
         Image.fromarray(np.zeros((40, 40), np.uint8)).convert("1").save(path)
+    elif make == "big_grey":
+        Image.fromarray(np.zeros((40, 40), np.uint8) + 9).save(path)
+    elif make == "over_255_npy":
+        path = tmp_path / "in.npy"
+        np.save(path, np.full((2, 28, 28), 256, np.uint16))
+    elif make == "palette":
+        Image.fromarray(digits[0] * 255).convert("P").save(path)
+    elif make == "grey_alpha":
+        Image.fromarray(digits[0] * 255).convert("LA").save(path)
+    elif make == "one_pixel":
+        Image.fromarray(np.zeros((1, 1), np.uint8)).save(path)
+    elif make == "empty_npy":
+        path = tmp_path / "in.npy"
+        np.save(path, np.zeros((1, 0, 0), np.uint8))
+    elif make == "huge_declared":
+        path.write_bytes(_png_claiming(100_000, 100_000))
+    elif make == "cmyk_jpeg":  # not a PNG at all, whatever its name says
+        Image.fromarray(np.zeros((28, 28, 4), np.uint8), mode="CMYK").save(path, format="JPEG")
+    elif make == "pickle_npy":
+        path = tmp_path / "in.npy"
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif make == "empty_folder":
+        path = tmp_path / "folder"
+        path.mkdir()
     elif make == "sixteen_bit":
         Image.fromarray(np.zeros((28, 28), np.uint16) + 300).save(path)
     elif make == "rgba":
         Image.fromarray(np.zeros((28, 28, 4), np.uint8)).save(path)
     before = set(tmp_path.iterdir())
-    r = run_cli("compress", str(path))
+    r = run_cli("compress", str(path), *args)
     assert r.returncode != 0
     assert r.stderr.startswith("vlae-codec: error:") and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert set(tmp_path.iterdir()) == before
+
+
+def test_killed_compression_leaves_nothing(tmp_path, digits):
+    np.save(tmp_path / "x.npy", np.tile(digits, (200, 1, 1)))  # long enough to be killed midway
+    before = (tmp_path / "x.npy").read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "vlae_codec.cli", "compress", str(tmp_path / "x.npy")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
+    assert (tmp_path / "x.npy").read_bytes() == before
 
 
 def test_corrupt_file_fails_cleanly(tmp_path, digits):
@@ -127,9 +199,9 @@ def test_lossy_cli_is_repeatable(tmp_path, digits):
     assert np.array_equal(outs[0], outs[1])
 
 
-def test_eval_json(bmnist_test, tmp_path):
-    np.save(tmp_path / "t.npy", bmnist_test[::500])
-    r = run_cli("eval", "--model", "bmnist", "--data", str(tmp_path / "t.npy"), "--json", "--samples", "100")
+def test_eval_json(digits, model_name, tmp_path):
+    np.save(tmp_path / "t.npy", digits[:20])
+    r = run_cli("eval", "--model", model_name, "--data", str(tmp_path / "t.npy"), "--json", "--samples", "100")
     assert r.returncode == 0, r.stderr
     e = json.loads(r.stdout)
     for key in ("images", "neg_elbo_bits_per_dim", "kl_bits_per_image", "nll_is_bits_per_dim",
@@ -138,14 +210,14 @@ def test_eval_json(bmnist_test, tmp_path):
     assert e["nll_is_bits_per_dim"] <= e["neg_elbo_bits_per_dim"] * 1.01
 
 
-def test_models_lists_bmnist():
+def test_models_lists_shipped_models(model_name):
     r = run_cli("models")
-    assert r.returncode == 0 and "bmnist" in r.stdout
+    assert r.returncode == 0 and model_name in r.stdout
 
 
 @pytest.mark.slow
-def test_full_binarized_mnist_test_set_round_trip(bmnist_test, tmp_path):
-    np.save(tmp_path / "test.npy", bmnist_test)
+def test_full_test_set_round_trip(model_name, tmp_path):
+    np.save(tmp_path / "test.npy", load_test_set(model_name))
     r = run_cli("measure", str(tmp_path / "test.npy"), "--json", "--no-baselines")
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -9,10 +11,14 @@ import vlae_codec
 from vlae_codec import ans, container
 from vlae_codec.errors import FormatError, InputError, ModelMismatch
 
+from conftest import load_test_set
+
 
 @pytest.fixture(scope="module")
-def digits(bmnist_test):
-    return bmnist_test[np.random.default_rng(0).permutation(len(bmnist_test))[:300]]
+def digits(model_name):
+    """300 random test digits of the model's test set; the input alone selects the model."""
+    test = load_test_set(model_name)
+    return test[np.random.default_rng(0).permutation(len(test))[:300]]
 
 
 def test_stack_round_trip_and_counts():
@@ -34,6 +40,11 @@ def test_archive_round_trip_and_size_matches_information(digits):
     payload_bits = 32 * len(words)
     info = enc.info.total.sum()
     assert info <= payload_bits <= info * 1.005 + 64
+
+
+def test_input_selects_model(digits, model_name):
+    header, _ = container.unpack(vlae_codec.compress(digits[:2]))
+    assert header.model_id == model_name
 
 
 def test_decode_with_other_batch_size(digits):
@@ -61,10 +72,39 @@ def test_lossy_is_deterministic_and_small(digits):
     d2 = vlae_codec.compress(digits[:20], lossy=True)
     assert d1 == d2
     out1, out2 = vlae_codec.decompress(d1), vlae_codec.decompress(d1)
-    assert np.array_equal(out1, out2) and out1.shape == (20, 28, 28) and set(np.unique(out1)) <= {0, 1}
+    assert np.array_equal(out1, out2) and out1.shape == (20, 28, 28) and out1.max() <= digits.max()
     sampled = vlae_codec.compress(digits[:20], lossy=True, seed=3)
     assert np.array_equal(vlae_codec.decompress(sampled), vlae_codec.decompress(sampled))
     assert len(d1) < len(vlae_codec.compress(digits[:20]))
+
+
+def test_lossy_search_only_improves(digits):
+    x = digits[:20]
+    error = {e: ((vlae_codec.decompress(vlae_codec.compress(x, lossy=True, effort=e)).astype(int) - x) ** 2)
+             .sum(axis=(1, 2)) for e in (1, 4)}
+    assert (error[4] <= error[1]).all()
+
+
+def test_never_worse_than_zlib(digits):
+    """Images the model codes badly (noise, for a digit model) are stored as zlib instead."""
+    top = int(digits.max())
+    noise = np.random.default_rng(0).integers(0, top + 1, size=(3, 28, 28)).astype(np.uint8)
+    for x in (noise, noise[0]):
+        data = vlae_codec.compress(x)
+        header, words = container.unpack(data)
+        assert header.mode == "stored"
+        assert len(data) <= len(zlib.compress(x.tobytes(), 9)) + 3 + (len(data) - 4 * len(words))
+        assert np.array_equal(vlae_codec.decompress(data), x)
+    damaged = bytearray(vlae_codec.compress(noise))
+    damaged[-10] ^= 1
+    header, words = container.unpack(vlae_codec.compress(noise))
+    with pytest.raises(FormatError):
+        vlae_codec.decompress(bytes(damaged))
+    words = words.copy()
+    words[len(words) // 2] ^= 1  # past the CRC: the inflater or the checksum must catch it
+    with pytest.raises(FormatError):
+        vlae_codec.decompress(container.pack(header, words))
+    assert container.unpack(vlae_codec.compress(digits[:3]))[0].mode == "lossless"
 
 
 def test_refuses_bad_arrays():
@@ -73,7 +113,9 @@ def test_refuses_bad_arrays():
     with pytest.raises(InputError):
         vlae_codec.compress(np.zeros((2, 30, 30), dtype=np.uint8))
     with pytest.raises(InputError):
-        vlae_codec.compress(np.full((2, 28, 28), 7, dtype=np.uint8))
+        vlae_codec.compress(np.full((2, 28, 28), 300, dtype=np.int64))
+    with pytest.raises(InputError, match="binary"):
+        vlae_codec.compress(np.full((2, 28, 28), 7, dtype=np.uint8), model="bmnist")
     with pytest.raises(InputError):
         vlae_codec.compress(np.zeros((0, 28, 28), dtype=np.uint8))
 
@@ -89,10 +131,10 @@ def test_refuses_damaged_files(digits):
         vlae_codec.decompress(bytes(newer))
 
 
-def test_refuses_other_model_version(digits):
+def test_refuses_other_model_version(digits, model_name):
     header, words = container.unpack(vlae_codec.compress(digits[:3]))
     header.model_hash = bytes(8)
-    with pytest.raises(ModelMismatch, match="bmnist"):
+    with pytest.raises(ModelMismatch, match=model_name):
         vlae_codec.decompress(container.pack(header, words))
     header.model_id = "nosuchmodel"
     with pytest.raises(ModelMismatch, match="nosuchmodel"):

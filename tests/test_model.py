@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,15 @@ def test_training_runs_and_resumes(tiny_config, tmp_path):
                 "valid_neg_elbo_bits_per_dim", "wall_seconds"):
         assert key in saved["epochs"][-1]
     assert zoo.load(out).cfg == tiny_config
+
+
+def test_nothing_is_ever_unpickled():
+    """Weights come from safetensors and JSON only: no torch.load, no pickle, no np.load with pickles."""
+    root = Path(__file__).resolve().parents[1]
+    sources = [p for d in ("codec", "model", "benchmarks") for p in (root / d).rglob("*.py")]
+    assert sources
+    for path in sources:
+        text = path.read_text()
+        assert "torch.load(" not in text and "import pickle" not in text, path
+        for line in text.splitlines():
+            assert "np.load(" not in line or "allow_pickle=False" in line, (path, line)
