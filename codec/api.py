@@ -55,7 +55,7 @@ MODEL_FOR_KIND = {"binary": "bmnist", "greyscale": "mnist", "rgb": "cifar"}
 
 
 def choose_model(imgs: images.Images) -> str:
-    """The shipped model for an input: binary images go to bmnist, 8-bit greyscale to mnist."""
+    """The shipped model for an input: binary images go to bmnist, 8-bit greyscale to mnist, RGB to cifar."""
     if imgs.binary:
         kind = "binary"
     elif imgs.pixels.ndim == 3:
@@ -67,7 +67,8 @@ def choose_model(imgs: images.Images) -> str:
     name = MODEL_FOR_KIND.get(kind)
     if name is None or name not in zoo.shipped_models():
         raise InputError(f"no shipped model fits {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
-                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist, 8-bit greyscale (PNG mode L) mnist")
+                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist, 8-bit greyscale (PNG mode L) mnist, "
+                         "RGB cifar")
     return name
 
 
@@ -84,9 +85,13 @@ def _check_fits(model: CodingModel, name: str, imgs: images.Images) -> None:
     cfg = model.cfg
     n, h, w = imgs.pixels.shape[:3]
     c = 1 if imgs.pixels.ndim == 3 else imgs.pixels.shape[3]
-    if (h, w, c) != (cfg.height, cfg.width, cfg.channels):
+    if cfg.block and c != cfg.channels:
+        raise InputError(f"model {name} takes images with {cfg.channels} channel(s); got {c}")
+    if not cfg.block and (h, w, c) != (cfg.height, cfg.width, cfg.channels):
         raise InputError(f"model {name} takes {cfg.height}x{cfg.width} images with {cfg.channels} channel(s); "
                          f"got {h}x{w} with {c}")
+    if max(h, w) > container.MAX_SIDE:
+        raise InputError(f"images of {h}x{w} exceed the side limit of {container.MAX_SIDE}")
     if cfg.likelihood == "bernoulli" and int(imgs.pixels.max()) > 1:
         raise InputError(f"model {name} codes binary images (values 0/1); got values up to {imgs.pixels.max()}")
 
@@ -147,7 +152,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
             mode, words = "stored", plain
     header = container.Header(
         mode=mode, model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
-        height=cm.cfg.height, width=cm.cfg.width, channels=cm.cfg.channels,
+        height=x.shape[2], width=x.shape[3], channels=cm.cfg.channels,
         bit_depth=1 if cm.cfg.likelihood == "bernoulli" else 8, count=len(x), layout=imgs.layout,
         chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
         names=imgs.names)
@@ -172,15 +177,15 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         raise ModelMismatch(f"file was made with another version of model {header.model_id!r} "
                             f"(weights {header.model_hash.hex()}, here {cm.weights_hash[:16]})")
     cfg = cm.cfg
-    if (header.height, header.width, header.channels) != (cfg.height, cfg.width, cfg.channels):
+    if header.channels != cfg.channels or (not cfg.block and (header.height, header.width) != (cfg.height, cfg.width)):
         raise FormatError("file geometry does not match its model")
+    h, w = header.height, header.width
     try:
         stack = Stack(words)
         if header.mode == "lossy":
-            x = bitsback.decode_lossy(stack, cm, header.count, cfg.height, cfg.width, batch, header.seed)
+            x = bitsback.decode_lossy(stack, cm, header.count, h, w, batch, header.seed)
         else:
-            x = bitsback.decode_lossless(stack, cm, header.count, cfg.height, cfg.width, header.chunk_max,
-                                         batch, progress)
+            x = bitsback.decode_lossless(stack, cm, header.count, h, w, header.chunk_max, batch, progress)
     except (ValueError, RuntimeError, IndexError, OverflowError) as e:
         raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
     if not stack.is_empty():

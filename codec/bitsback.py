@@ -56,54 +56,60 @@ def _posterior(model: CodingModel, x: torch.Tensor, batch: int) -> tuple[torch.T
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
-def _features(model: CodingModel, z: torch.Tensor, batch: int) -> torch.Tensor:
+def _features(model: CodingModel, z: torch.Tensor, height: int, width: int, batch: int) -> torch.Tensor:
     # int32 holds them exactly (they are clamped to int16 range) at a quarter of the memory.
-    return torch.cat([model.features(z[i:i + batch]).to(torch.int32) for i in range(0, len(z), batch)])
+    return torch.cat([model.features(z[i:i + batch], height, width).to(torch.int32)
+                      for i in range(0, len(z), batch)])
 
 
-def encode_chunk(stack, model: CodingModel, x: torch.Tensor, batch: int) -> Info:
+def _codes(model: CodingModel, height: int, width: int) -> int:
+    rows, cols = model.code_grid(height, width)
+    return rows * cols
+
+
+def encode_chunk(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None) -> Info:
     """Bits-back encode a chunk of images (N, C, H, W)."""
     mu, log_sigma = _posterior(model, x, batch)
     bins, z, log_q = latents.pop_posterior(stack, model, mu, log_sigma, model.lossless_bins)
-    recon = pixels.push_pixels(stack, model, x, _features(model, z, batch))
+    recon = pixels.push_pixels(stack, model, x, _features(model, z, *x.shape[2:], batch), progress)
     prior = latents.push_prior(stack, bins, model.lossless_bins)
     return Info(recon, prior + log_q)
 
 
-def decode_chunk(stack, model: CodingModel, n: int, height: int, width: int, batch: int) -> torch.Tensor:
+def decode_chunk(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
+                 progress=None) -> torch.Tensor:
     """Undo `encode_chunk`, returning the chunk's images and the popped bits to the stack."""
-    bins = latents.pop_prior(stack, n, model.lossless_bins)
+    bins = latents.pop_prior(stack, n, _codes(model, height, width), model.lossless_bins)
     z = latents.from_bins(model, bins, model.lossless_bins)
-    x = pixels.pop_pixels(stack, model, _features(model, z, batch), height, width)
+    x = pixels.pop_pixels(stack, model, _features(model, z, height, width, batch), height, width, progress)
     mu, log_sigma = _posterior(model, x, batch)
     latents.push_posterior(stack, model, bins, z, mu, log_sigma, model.lossless_bins)
     return x
 
 
-def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int) -> Info:
+def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None) -> Info:
     """Encode images with no bits to pop: z on the coarse bins, then x given z."""
     mu, _ = _posterior(model, x, batch)
     bins, z = latents.snap(model, mu, model.lossy_bins)
-    recon = pixels.push_pixels(stack, model, x, _features(model, z, batch))
+    recon = pixels.push_pixels(stack, model, x, _features(model, z, *x.shape[2:], batch), progress)
     prior = latents.push_prior(stack, bins, model.lossy_bins)
     return Info(recon, np.full(len(x), prior))
 
 
-def decode_clean(stack, model: CodingModel, n: int, height: int, width: int, batch: int) -> torch.Tensor:
-    bins = latents.pop_prior(stack, n, model.lossy_bins)
+def decode_clean(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
+                 progress=None) -> torch.Tensor:
+    bins = latents.pop_prior(stack, n, _codes(model, height, width), model.lossy_bins)
     z = latents.from_bins(model, bins, model.lossy_bins)
-    return pixels.pop_pixels(stack, model, _features(model, z, batch), height, width)
+    return pixels.pop_pixels(stack, model, _features(model, z, height, width, batch), height, width, progress)
 
 
 def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int,
                     progress=None) -> Info:
-    """Encode all images, chained; `progress(k)` is told of every k images done."""
+    """Encode all images, chained; `progress(k)` is told of every k pixel positions done."""
     parts = []
     for start, stop in chunks(len(x), chunk_max):
         encode = encode_clean if start == 0 else encode_chunk
-        parts.append(encode(stack, model, x[start:stop], batch))
-        if progress:
-            progress(stop - start)
+        parts.append(encode(stack, model, x[start:stop], batch, progress))
     return Info(np.concatenate([p.pixels for p in parts]), np.concatenate([p.latents for p in parts]))
 
 
@@ -113,9 +119,7 @@ def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, 
     out = []
     for start, stop in reversed(list(chunks(n, chunk_max))):
         decode = decode_clean if start == 0 else decode_chunk
-        out.append(decode(stack, model, stop - start, height, width, batch))
-        if progress:
-            progress(stop - start)
+        out.append(decode(stack, model, stop - start, height, width, batch, progress))
     return torch.cat(out[::-1]) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)
 
 
@@ -149,7 +153,7 @@ def encode_lossy(stack, model: CodingModel, x: torch.Tensor, batch: int, seed: i
 def decode_lossy(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
                  seed: int | None) -> torch.Tensor:
     """Pop the global codes and generate the images."""
-    bins = latents.pop_prior(stack, n, model.lossy_bins)
+    bins = latents.pop_prior(stack, n, _codes(model, height, width), model.lossy_bins)
     return generate(model, latents.from_bins(model, bins, model.lossy_bins), height, width, batch, seed)
 
 
@@ -162,7 +166,7 @@ def generate(model: CodingModel, z: torch.Tensor, height: int, width: int, batch
     n = len(z)
     out = []
     for i in range(0, n, batch):
-        feats = _features(model, z[i:i + batch], batch)
+        feats = _features(model, z[i:i + batch], height, width, batch)
         uniforms = None if seed is None else np.stack([
             np.random.default_rng([seed, j]).integers(0, 1 << PRECISION, size=(model.pixel_stages, height, width))
             for j in range(i, min(n, i + batch))])

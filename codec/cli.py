@@ -46,9 +46,14 @@ class _Group(click.Group):
             _fail("out of memory; try a smaller --batch-size or fewer images per call", 3)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    bar = tqdm(total=total, desc=desc, unit="img", disable=not enabled, leave=False)
+def _progress(total: int, desc: str, enabled: bool, unit: str = "img"):
+    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "px", disable=not enabled, leave=False)
     return bar, (lambda k: bar.update(k))
+
+
+def _pixel_progress(imgs: images.Images, desc: str, enabled: bool):
+    """A bar over pixel positions: big photos move it as steadily as big archives."""
+    return _progress(int(np.prod(imgs.pixels.shape[:3])), desc, enabled, "px")
 
 
 def _set_threads(threads: int | None) -> None:
@@ -72,7 +77,7 @@ def main() -> None:
 
 # ------------------------------------------------------------------ model commands
 @main.command()
-@click.option("--dataset", required=True, help="Data set name (bmnist).")
+@click.option("--dataset", required=True, help="Data set name: bmnist, mnist or cifar.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the data sets [default: $VLAE_DATA or ../shared/data].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for checkpoints, log and weights.")
@@ -91,6 +96,9 @@ def train(dataset, data_dir, out, epochs, resume, batch_size, lr, seed, max_step
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                    max_steps=max_steps).items() if v is not None}
     log = run(dataset, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume)
+    if not log["epochs"]:
+        click.echo(f"stopped within the first epoch; resume with --resume --out {out}")
+        return
     last = log["epochs"][-1]
     click.echo(f"epoch {last['epoch']}: valid -ELBO {last['valid_neg_elbo_nats']:.2f} nats "
                f"({last['valid_neg_elbo_bits_per_dim']:.4f} bits/dim); weights in {out}")
@@ -246,7 +254,7 @@ def compress(input_path, output, model, lossy, seed, effort, force, batch_size, 
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
-    bar, tick = _progress(len(imgs.pixels), "compress", sys.stderr.isatty() and len(imgs.pixels) > 100)
+    bar, tick = _pixel_progress(imgs, "compress", sys.stderr.isatty() and imgs.pixels.size > 100_000)
     data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
                         effort=effort)
     bar.close()
@@ -266,7 +274,14 @@ def compress(input_path, output, model, lossy, seed, effort, force, batch_size, 
 def decompress(file, output, model, force, batch_size, threads) -> None:
     """Decompress a .vlae file to the PNG(s) or .npy array it was made from."""
     _set_threads(threads)
-    out = api.decompress_file(file, output, force=force, model=model, batch=batch_size)
+    try:
+        header, _ = container.unpack(Path(file).read_bytes())
+    except OSError as e:
+        raise InputError(f"{file}: cannot read ({e.strerror})") from None
+    total = header.count * header.height * header.width
+    bar, tick = _progress(total, "decompress", sys.stderr.isatty() and total > 100_000, "px")
+    out = api.decompress_file(file, output, force=force, model=model, batch=batch_size, progress=tick)
+    bar.close()
     click.echo(f"{out}")
 
 
@@ -310,13 +325,13 @@ def measure(input_path, model, lossy, as_json, no_baselines, batch_size, threads
     name = model or api.choose_model(imgs)
     dims = imgs.pixels.size
     tty = sys.stderr.isatty()
-    bar, tick = _progress(len(imgs.pixels), "compress", tty)
+    bar, tick = _pixel_progress(imgs, "compress", tty)
     t0 = time.time()
     encoded = api.encode(imgs, model=name, lossy=lossy, batch=batch_size, progress=tick)
     data = encoded.data
     t_c = time.time() - t0
     bar.close()
-    bar, tick = _progress(len(imgs.pixels), "decompress", tty)
+    bar, tick = _pixel_progress(imgs, "decompress", tty)
     t0 = time.time()
     decoded = api.decode(data, model=name, batch=batch_size, progress=tick)
     t_d = time.time() - t0

@@ -63,11 +63,24 @@ def _read_png(path: Path) -> tuple[np.ndarray, bool]:
                 mode = im.mode
                 if mode == "1":
                     return np.asarray(im, dtype=np.uint8), True
-                if mode == "L":
+                if mode in ("L", "RGB"):
                     return np.asarray(im, dtype=np.uint8), False
                 if mode in ("I;16", "I;16B", "I", "I;16L"):
                     raise InputError(f"{path}: 16-bit PNGs are not supported; convert to 8 bits")
-                raise InputError(f"{path}: PNG mode {mode} is not supported yet (binary '1' and greyscale 'L' are)")
+                if mode == "P":
+                    # A palette holds colours: code them as RGB (or with their alpha, below).
+                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                    mode = im.mode
+                    if mode == "RGB":
+                        return np.asarray(im, dtype=np.uint8), False
+                if mode in ("LA", "RGBA"):
+                    a = np.asarray(im, dtype=np.uint8)
+                    if (a[..., -1] != 255).any():
+                        raise InputError(f"{path}: has transparency, which is not supported yet; "
+                                         "flatten it onto a background or save it without alpha")
+                    return np.ascontiguousarray(a[..., :-1].squeeze(-1) if mode == "LA" else a[..., :3]), False
+                raise InputError(f"{path}: PNG mode {mode} is not supported (binary, greyscale, RGB and palette "
+                                 "are; alpha only when fully opaque)")
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

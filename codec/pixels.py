@@ -3,12 +3,14 @@
 Pixel (r, c) sees rows r-R .. r-1 up to column c+W and row r left of c (R = window rows,
 W = window half width). Popping it at step c + r*(W+1) therefore finds everything it
 sees already popped, and one step pops one pixel of every row that has started, in every
-image of the batch at once. The push order is the reverse of this pop order; the encoder,
-which knows every pixel, evaluates many steps at once, with the same arithmetic.
+image of the batch at once; its channels follow each other, each a stage or two of symbols.
+The push order is the reverse of this pop order; the encoder, which knows every pixel,
+evaluates many steps at once, with the same arithmetic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -33,14 +35,16 @@ def wavefronts(height: int, width: int, half_width: int) -> tuple[tuple[np.ndarr
     return tuple(steps)
 
 
-def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor) -> np.ndarray:
-    """Push images (N, 1, H, W) given their z features; returns -log2 p(x|z) per image.
+def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Push images (N, C, H, W) given their z features; returns -log2 p(x|z) per image.
+    `progress(k)` hears of every k pixel positions done.
 
     Every pixel's distribution comes from the same windowed computation the decoder runs,
     step by step; the push order is the exact reverse of the pop order."""
     n, _, h, w = x.shape
     canvas, feats_at = _layouts(model, features, x)
-    values_at = x[:, 0].permute(1, 2, 0)  # (H, W, N)
+    values_at = x.permute(2, 3, 0, 1)  # (H, W, N, C)
     steps = wavefronts(h, w, model.half)
     symbols, tables = [], []
     # All pixels are known here, so several steps share one evaluation; only the order of
@@ -51,13 +55,15 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tens
         rows = np.concatenate([r for r, _ in block])
         cols = np.concatenate([c for _, c in block])
         params = _step_params(model, canvas, feats_at, rows, cols)
-        block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1))
+        block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1, x.shape[1]))
         block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
         bounds = np.cumsum([0] + [len(r) * n for r, _ in block])
         for a, b in zip(bounds[:-1], bounds[1:]):
             for s in range(model.pixel_stages):
                 symbols.append(block_symbols[s][a:b])
                 tables.append(block_tables[s][a:b])
+        if progress:
+            progress(len(rows) * n)
     all_symbols = torch.cat(symbols).numpy()
     all_tables = torch.cat(tables).numpy()
     stack.push(all_symbols, all_tables)
@@ -67,15 +73,16 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tens
     return np.bincount(image, weights=bits, minlength=n)
 
 
-def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pop images (N, 1, H, W) given their z features, evaluating only causal windows."""
+def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int,
+               progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Pop images (N, C, H, W) given their z features, evaluating only causal windows."""
     def pop(params: torch.Tensor) -> torch.Tensor:
         symbols: list[torch.Tensor] = []
         for s in range(model.pixel_stages):
             symbols.append(torch.from_numpy(stack.pop(model.pixel_freqs(params, s, symbols).numpy())))
         return model.pixel_value(symbols)
 
-    return _wavefront_decode(pop, model, features, height, width)
+    return _wavefront_decode(pop, model, features, height, width, progress)
 
 
 def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, width: int,
@@ -99,36 +106,39 @@ def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, wid
     return _wavefront_decode(sample, model, features, height, width)
 
 
-def _wavefront_decode(draw, model: CodingModel, features: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Images (N, 1, H, W) pixel by pixel along the wavefronts; `draw(params)` gives the values
-    of one step's pixels (position-major, image-minor) from their parameters."""
-    n = features.shape[0]
+def _wavefront_decode(draw, model: CodingModel, features: torch.Tensor, height: int, width: int,
+                      progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Images (N, C, H, W) pixel by pixel along the wavefronts; `draw(params)` gives the values
+    (M, C) of one step's pixels (position-major, image-minor) from their parameters."""
+    n, c = features.shape[0], model.channels
     canvas, feats_at = _layouts(model, features)
-    values = torch.zeros(height, width, n, dtype=torch.long)
+    values = torch.zeros(height, width, n, c, dtype=torch.long)
     for rows, cols in wavefronts(height, width, model.half):
-        v = draw(_step_params(model, canvas, feats_at, rows, cols)).view(len(rows), n)
+        v = draw(_step_params(model, canvas, feats_at, rows, cols)).view(len(rows), n, c)
         values[rows, cols] = v
         canvas[rows + model.rows, cols + model.half] = model.input(v)
-    return values.permute(2, 0, 1)[:, None]
+        if progress:
+            progress(len(rows) * n)
+    return values.permute(2, 3, 0, 1)
 
 
 def _layouts(model: CodingModel, features: torch.Tensor,
              x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Position-major, image-minor copies, so that each step gathers whole rows of memory:
-    the canvas of network inputs (H + R, W + 2W', N), zero where the window sees off the image
-    (and, without x, where nothing is decoded yet), and the features (H, W, N, hidden)."""
+    the canvas of network inputs (H + R, W + 2W', N, C), zero where the window sees off the
+    image (and, without x, where nothing is decoded yet), and the features (H, W, N, hidden)."""
     n, _, height, width = features.shape
-    canvas = torch.zeros(height + model.rows, width + 2 * model.half, n, dtype=torch.float64)
+    canvas = torch.zeros(height + model.rows, width + 2 * model.half, n, model.channels, dtype=torch.float64)
     if x is not None:
-        canvas[model.rows:, model.half:model.half + width] = model.input(x[:, 0].permute(1, 2, 0))
+        canvas[model.rows:, model.half:model.half + width] = model.input(x.permute(2, 3, 0, 1))
     return canvas, features.permute(2, 3, 0, 1).contiguous()
 
 
 def _step_params(model: CodingModel, canvas: torch.Tensor, feats_at: torch.Tensor,
                  rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
     """Parameters of one step's pixels (position-major, image-minor) from their causal windows."""
-    n = canvas.shape[-1]
+    n = canvas.shape[2]
     ty = rows[:, None] + model.rows + model.dy[None, :]
     tx = cols[:, None] + model.half + model.dx[None, :]
-    windows = canvas[ty, tx].transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps)
+    windows = canvas[ty, tx].transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps*C), tap-major
     return model.pixel_params_at(windows, feats_at[rows, cols].reshape(len(rows) * n, -1))

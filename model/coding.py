@@ -1,18 +1,20 @@
 """The coding form of a trained VLAE: integer networks and integer tables, bit-exact everywhere.
 
 This is the only model the codec sees. It offers three things, all as integers:
-- `posterior(x)`: mu and log sigma of q(z|x);
-- `prior_conditionals(z)`: shift and log scale of every p(z_i | z_<i);
-- pixel distributions: `features(z)` once per image, then `pixel_params(x, features)` for
-  whole images or `pixel_params_at(...)` for single pixels from their causal windows, and
-  `pixel_freqs(params)` to turn those into frequency tables that sum to 2^PRECISION.
+- `posterior(x)`: mu and log sigma of q(z|x), for each of an image's K codes (K = 1 for a
+  global code, one per block for a grid of codes; `code_grid` says how many);
+- `prior_conditionals(z)`: shift and log scale of every p(z_i | z_<i), for rows of codes;
+- pixel distributions: `features(z, height, width)` once per image, then
+  `pixel_params(x, features)` for whole images or `pixel_params_at(...)` for single pixels
+  from their causal windows, and `pixel_freqs(params, stage, earlier)` to turn those into
+  frequency tables that sum to 2^PRECISION, one stage (symbol) of one channel at a time.
 The Gaussian CDF, exp, sigmoid and logistic CDF are lookup tables stored with the weights,
 so no floating-point function whose last bit could differ between machines is evaluated.
 
 Fixed-point positions: z and shifts at 2^-Z_BITS, log scales at 2^-LOG_BITS, Bernoulli and
 mixture logits at 2^-LOGIT_BITS, mixture means (input units) at 2^-MEAN_BITS; table
-outputs as documented on each table. Pixels enter as integers: x for binary images,
-2x - 255 (that is, (x - 127.5)/128 at 2^-8) for 8-bit ones.
+outputs as documented on each table, channel coefficients at 2^-COEF_BITS. Pixels enter as
+integers: x for binary images, 2x - 255 (that is, (x - 127.5)/128 at 2^-8) for 8-bit ones.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from . import likelihoods
 from . import prior as prior_mod
 from .config import VLAEConfig
 from .decoder import window_mask
+from .encoder import pad_to_blocks
 from .quantize import ACT_MAX, IntLayer, activation_bits, quantize_layer
-from .vlae import VLAE
+from .vlae import VLAE, code_rows
 
 PRECISION = 24  # every frequency table sums to 2^PRECISION (constriction's default)
 Z_BITS = 12
@@ -43,6 +46,8 @@ LOGIT_MAX = 16 << LOGIT_BITS
 Z_MAX = 16 << Z_BITS
 MEAN_BITS = 12
 MEAN_MAX = 2 << MEAN_BITS
+COEF_BITS = 12
+COEF_MAX = int(likelihoods.COEF_MAX) << COEF_BITS
 EXP_BITS = 24  # exp table output: exp(l) * 2^EXP_BITS, l in [-EXP_RANGE, EXP_RANGE]
 EXP_RANGE = 9
 CDF_BITS = 30  # Gaussian and logistic CDF table outputs
@@ -66,13 +71,14 @@ class CodingModel:
         self.lossless_bins = bins["lossless"]  # equal-mass bins of each p(z_i | z_<i)
         self.lossy_bins = bins["lossy"]
         self.rows, self.half = cfg.window_rows, cfg.window_half_width
+        self.channels = cfg.channels
         mask = window_mask(self.rows, self.half)
         taps = mask.nonzero().tolist()
         # (dy, dx) of every pixel the window sees, relative to the current pixel.
         self.window_offsets = [(r - self.rows, c - self.half) for r, c in taps]
         self.dy = np.array([o[0] for o in self.window_offsets])
         self.dx = np.array([o[1] for o in self.window_offsets])
-        w = layers["head.window"].weight  # (hidden, C, rows+1, 2*half+1)
+        w = layers["head.window"].weight  # (hidden, C, rows+1, 2*half+1); windows are tap-major
         self._window_matrix = torch.stack([w[:, :, r, c] for r, c in taps], dim=1).reshape(w.shape[0], -1)
         self._hash: str | None = None
 
@@ -83,36 +89,56 @@ class CodingModel:
         return x if self.cfg.likelihood == "bernoulli" else 2 * x - 255
 
     # ---------------------------------------------------------------- posterior
+    def code_grid(self, height: int, width: int) -> tuple[int, int]:
+        """Rows and columns of an image's grid of codes; (1, 1) for a global code."""
+        b = self.cfg.block
+        return (-(-height // b), -(-width // b)) if b else (1, 1)
+
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, log_sigma) of q(z|x) for integer images (N, C, H, W); int64 (N, D) each."""
+        """(mu, log_sigma) of q(z|x) for integer images (N, C, H, W); int64 (N, K, D) each,
+        codes in raster order of the grid."""
         a = self.input(x)
-        for k in range(4):
-            a = self.layers[f"enc.{k}"](a)
-        a = self.layers["enc.4"](a.flatten(1))
-        out = self.layers["enc.5"](a)
+        if self.cfg.block:
+            a = pad_to_blocks(a, self.cfg.block)
+            for k in range(7):
+                a = self.layers[f"enc.{k}"](a)
+            out = code_rows(a)
+        else:
+            for k in range(4):
+                a = self.layers[f"enc.{k}"](a)
+            a = self.layers["enc.4"](a.flatten(1))
+            out = self.layers["enc.5"](a)[:, None, :]
         d = self.cfg.latent_dim
-        mu = out[:, :d].clamp(-Z_MAX, Z_MAX)
-        log_sigma = out[:, d:].clamp(enc_mod.LOG_SIGMA_MIN * 2**LOG_BITS, enc_mod.LOG_SIGMA_MAX * 2**LOG_BITS)
+        mu = out[..., :d].clamp(-Z_MAX, Z_MAX)
+        log_sigma = out[..., d:].clamp(enc_mod.LOG_SIGMA_MIN * 2**LOG_BITS, enc_mod.LOG_SIGMA_MAX * 2**LOG_BITS)
         return mu.long(), log_sigma.long()
 
     # ---------------------------------------------------------------- prior
     def prior_conditionals(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(shift, log_scale) of every p(z_i | z_<i), int64 (N, D); entry i ignores z_>=i exactly
-        (masked weights are integer zeros)."""
+        """(shift, log_scale) of every p(z_i | z_<i) for codes (..., D), int64 of the same shape;
+        entry i ignores z_>=i exactly (masked weights are integer zeros)."""
         a = z.double()
         n = len(self.cfg.made_hidden)
         for k in range(n + 1):
             a = self.layers[f"made.{k}"](a)
         d = self.cfg.latent_dim
-        shift = a[:, :d].clamp(-Z_MAX, Z_MAX)
-        log_scale = a[:, d:].clamp(prior_mod.LOG_SCALE_MIN * 2**LOG_BITS, prior_mod.LOG_SCALE_MAX * 2**LOG_BITS)
+        shift = a[..., :d].clamp(-Z_MAX, Z_MAX)
+        log_scale = a[..., d:].clamp(prior_mod.LOG_SCALE_MIN * 2**LOG_BITS, prior_mod.LOG_SCALE_MAX * 2**LOG_BITS)
         return shift.long(), log_scale.long()
 
     # ---------------------------------------------------------------- pixels
-    def features(self, z: torch.Tensor) -> torch.Tensor:
-        """Integer feature map of z on the pixel grid, (N, hidden, H, W), computed once per image."""
+    def features(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Integer feature map of codes (N, K, D) on the pixel grid, (N, hidden, H, W), computed
+        once per image."""
         cfg = self.cfg
-        a = self.layers["feat.linear"](z.double())
+        if cfg.block:
+            rows, cols = self.code_grid(height, width)
+            a = z.double().transpose(1, 2).reshape(len(z), cfg.latent_dim, rows, cols)
+            for name in ("feat.mix", "feat.hidden"):
+                a = self.layers[name](a)
+            a = F.pixel_shuffle(self.layers["feat.to_pixels"](a), cfg.block)
+            return a[..., :height, :width].contiguous()
+        a = self.layers["feat.linear"](z[:, 0].double())
         a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
         a = self.layers["feat.up"](a)
         return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2)
@@ -128,8 +154,8 @@ class CodingModel:
         return params.view(n, height, width, -1).permute(0, 3, 1, 2)
 
     def pixel_params_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Parameters of single pixels from their windows of network inputs (M, taps*C) and
-        their features (M, hidden): int64 (M, P)."""
+        """Parameters of single pixels from their windows of network inputs (M, taps*C), tap-major,
+        and their features (M, hidden): int64 (M, P)."""
         layer = self.layers["head.window"]
         win = layer.rescale(windows.double() @ self._window_matrix.T)
         h = (win + features.double()).clamp_(0, ACT_MAX)
@@ -141,41 +167,50 @@ class CodingModel:
             h = self.layers[f"head.pw.{k}"].pointwise(h)
         if self.cfg.likelihood == "bernoulli":
             return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
-        m = self.cfg.mixtures
-        h[:, :m].clamp_(-LOGIT_MAX, LOGIT_MAX)
-        h[:, m:2 * m].clamp_(-MEAN_MAX, MEAN_MAX)
-        h[:, 2 * m:].clamp_(likelihoods.LOG_SCALE_MIN * 2**LOG_BITS, likelihoods.LOG_SCALE_MAX * 2**LOG_BITS)
+        m, c = self.cfg.mixtures, self.channels
+        mix = h[:, :3 * m * c].view(len(h), c, 3, m)
+        mix[:, :, 0].clamp_(-LOGIT_MAX, LOGIT_MAX)
+        mix[:, :, 1].clamp_(-MEAN_MAX, MEAN_MAX)
+        mix[:, :, 2].clamp_(likelihoods.LOG_SCALE_MIN * 2**LOG_BITS, likelihoods.LOG_SCALE_MAX * 2**LOG_BITS)
+        h[:, 3 * m * c:].clamp_(-COEF_MAX, COEF_MAX)
         return h.long()
 
-    # A binary pixel is one symbol. An 8-bit pixel is two: its group of 16 levels, then its
-    # level within the group; each table needs the mixture's CDF at 17 edges, not 257.
+    # A binary pixel is one symbol. An 8-bit channel is two: its group of 16 levels, then its
+    # level within the group; each table needs the mixture's CDF at 17 edges, not 257. The
+    # channels of a pixel follow each other: stage s is channel s // 2.
     @property
     def pixel_stages(self) -> int:
-        return 1 if self.cfg.likelihood == "bernoulli" else 2
+        return 1 if self.cfg.likelihood == "bernoulli" else 2 * self.channels
 
     def pixel_symbols(self, values: torch.Tensor) -> list[torch.Tensor]:
-        """The symbols of each stage for pixel values (int64)."""
+        """The symbols of each stage for pixel values (M, C) (int64)."""
         if self.cfg.likelihood == "bernoulli":
-            return [values]
-        return [values >> 4, values & 15]
+            return [values[:, 0]]
+        return [s for c in range(self.channels) for s in (values[:, c] >> 4, values[:, c] & 15)]
 
     def pixel_value(self, symbols: list[torch.Tensor]) -> torch.Tensor:
-        return symbols[0] if self.cfg.likelihood == "bernoulli" else (symbols[0] << 4) + symbols[1]
+        """Pixel values (M, C) from the symbols of all stages."""
+        if self.cfg.likelihood == "bernoulli":
+            return symbols[0][:, None]
+        return torch.stack([(symbols[2 * c] << 4) + symbols[2 * c + 1] for c in range(self.channels)], dim=1)
 
     def pixel_mean(self, params: torch.Tensor) -> torch.Tensor:
-        """Each pixel's mean under its distribution, rounded to a level (int64 (M,)); for a
-        binary pixel that is its most likely value. Integer arithmetic, so it is exact."""
+        """Each pixel's mean under its distribution, rounded to a level, channel after channel
+        (each given the earlier ones' means) (int64 (M, C)); for a binary pixel its most likely
+        value. Integer arithmetic, so it is exact."""
         if self.cfg.likelihood == "bernoulli":
-            return (params[:, 0] > 0).long()  # a tie goes to 0, as the most likely symbol would
-        m = self.cfg.mixtures
-        logits, means = params[:, :m], params[:, m:2 * m]
-        weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]
-        # Components' means clipped to the level range stand in for their discretized means.
-        lo, hi = -255 << (MEAN_BITS - 8), 255 << (MEAN_BITS - 8)  # levels 0 and 255 in input units
-        mean = torch.div((weights * means.clamp(lo, hi)).sum(dim=1), weights.sum(dim=1), rounding_mode="floor")
-        # level = mean * 128 + 127.5, rounded: mean is at 2^-MEAN_BITS.
-        level = (mean * 128 + (255 << (MEAN_BITS - 1)) + (1 << (MEAN_BITS - 1))) >> MEAN_BITS
-        return level.clamp(0, likelihoods.LEVELS - 1)
+            return (params[:, :1] > 0).long()  # a tie goes to 0, as the most likely symbol would
+        levels: list[torch.Tensor] = []
+        for c in range(self.channels):
+            logits, means, _ = self._channel(params, c, levels)
+            weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]
+            # Components' means clipped to the level range stand in for their discretized means.
+            lo, hi = -255 << (MEAN_BITS - 8), 255 << (MEAN_BITS - 8)  # levels 0 and 255 in input units
+            mean = torch.div((weights * means.clamp(lo, hi)).sum(dim=1), weights.sum(dim=1), rounding_mode="floor")
+            # level = mean * 128 + 127.5, rounded: mean is at 2^-MEAN_BITS.
+            level = (mean * 128 + (255 << (MEAN_BITS - 1)) + (1 << (MEAN_BITS - 1))) >> MEAN_BITS
+            levels.append(level.clamp(0, likelihoods.LEVELS - 1))
+        return torch.stack(levels, dim=1)
 
     def pixel_freqs(self, params: torch.Tensor, stage: int, earlier: list[torch.Tensor]) -> torch.Tensor:
         """Frequency tables (M, K) for one stage of M pixels, given their parameters (M, P) and
@@ -183,19 +218,42 @@ class CodingModel:
         if self.cfg.likelihood == "bernoulli":
             one = self.tables["sigmoid"][params[:, 0] + LOGIT_MAX]
             return torch.stack([(1 << PRECISION) - one, one], dim=-1)
-        step = 16 if stage == 0 else 1
-        first = torch.zeros(len(params), dtype=torch.long) if stage == 0 else earlier[0] << 4
+        channel, within = divmod(stage, 2)
+        values = [(earlier[2 * e] << 4) + earlier[2 * e + 1] for e in range(channel)]
+        logits, means, log_scales = self._channel(params, channel, values)
+        step = 16 if within == 0 else 1
+        first = torch.zeros(len(params), dtype=torch.long) if within == 0 else earlier[-1] << 4
         edges = first[:, None] + step * torch.arange(17)[None, :]  # level edges k: between k-1 and k
-        out = [self._mixture_cdf(params[i:i + PIXEL_CHUNK], edges[i:i + PIXEL_CHUNK])
+        out = [self._mixture_cdf(logits[i:i + PIXEL_CHUNK], means[i:i + PIXEL_CHUNK],
+                                 log_scales[i:i + PIXEL_CHUNK], edges[i:i + PIXEL_CHUNK])
                for i in range(0, len(params), PIXEL_CHUNK)]
         cdf = torch.cat(out) if out else torch.zeros(0, 17, dtype=torch.long)
         return torch.from_numpy(normalize(torch.diff(cdf, dim=1).numpy()))
 
-    def _mixture_cdf(self, params: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    def _channel(self, params: torch.Tensor, channel: int,
+                 values: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, means, log scales), each (M, m), of one channel's mixture, its means moved
+        by its coefficients times the values (levels) of the channels before it."""
+        m, c = self.cfg.mixtures, self.channels
+        base = 3 * m * channel
+        logits, means, log_scales = (params[:, base + k * m:base + (k + 1) * m] for k in range(3))
+        if channel:
+            pull = torch.zeros(len(params), dtype=torch.long)
+            for k, (target, source) in enumerate(self._pairs):
+                if target == channel:
+                    pull += params[:, 3 * m * c + k] * (2 * values[source] - 255)
+            # coefficient (2^-COEF_BITS) times input (2^-8), brought to 2^-MEAN_BITS.
+            means = (means + (pull >> (COEF_BITS + 8 - MEAN_BITS))[:, None]).clamp(-MEAN_MAX, MEAN_MAX)
+        return logits, means, log_scales
+
+    @property
+    def _pairs(self) -> list[tuple[int, int]]:
+        return [(c, e) for c in range(self.channels) for e in range(c)]
+
+    def _mixture_cdf(self, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
+                     edges: torch.Tensor) -> torch.Tensor:
         """Mixture CDF at 2^-CDF_BITS below level edges k in 0..256 (k = 0: nothing, 256: all):
         each logistic's CDF from the table, mixed with integer weights from the weight table."""
-        m = self.cfg.mixtures
-        logits, means, log_scales = params[:, :m], params[:, m:2 * m], params[:, 2 * m:]
         weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]  # (P, m)
         inv_scale = self.exp(-log_scales)  # at 2^-EXP_BITS
         at = (edges - 128) << (MEAN_BITS - 7)  # edge k is at (k - 1/2 - 127.5)/128 in input units
@@ -323,6 +381,8 @@ def _choose_bins(model: VLAE, x: torch.Tensor) -> dict[str, list[int]]:
     """
     with torch.no_grad():
         mu, log_sigma = model.encoder(model.x_in(x))
+        d = model.cfg.latent_dim
+        mu, log_sigma = code_rows(mu).reshape(-1, d), code_rows(log_sigma).reshape(-1, d)
         shift, log_scale = model.prior.conditionals(mu)
         ratio = torch.exp(log_sigma - log_scale)
         offset = (mu - shift) * torch.exp(-log_scale)
@@ -362,47 +422,67 @@ def convert(model: VLAE, calibration: torch.Tensor) -> CodingModel:
 
     with torch.no_grad():
         xf = model.x_in(calibration)
-        # Encoder: four convs, hidden linear, output linear.
-        convs = [m for m in model.encoder.convs if isinstance(m, torch.nn.Conv2d)]
         # Integer inputs: x (0/1) for binary pixels, 2x - 255 = (x - 127.5)/128 at 2^-8 otherwise.
         in_bits, in_max = (0, 1.0) if cfg.likelihood == "bernoulli" else (8, 255.0)
-        a, bits, a_max = xf, in_bits, in_max
-        for k, conv in enumerate(convs):
-            out = torch.relu(conv(a))
-            bits = add(f"enc.{k}", "conv", conv.weight, conv.bias, a, bits, a_max, out,
-                       lo=0, stride=conv.stride[0], padding=conv.padding[0])
-            a, a_max = out, ACT_MAX
-        hid, last = model.encoder.head[1], model.encoder.head[3]
-        a = a.flatten(1)
-        out = torch.relu(hid(a))
-        bits = add("enc.4", "linear", hid.weight, hid.bias, a, bits, ACT_MAX, out, lo=0)
         d = cfg.latent_dim
-        ob = torch.tensor([float(Z_BITS)] * d + [float(LOG_BITS)] * d)
-        add("enc.5", "linear", last.weight, last.bias, out, bits, ACT_MAX, last(out), out_bits=ob,
-            lo=-(2**40), hi=2**40)
+        code_bits = torch.tensor([float(Z_BITS)] * d + [float(LOG_BITS)] * d)
+        convs = [m for m in model.encoder.convs if isinstance(m, torch.nn.Conv2d)]
+        a, bits, a_max = xf, in_bits, in_max
+        if cfg.block:
+            # Encoder: convs down to one position per block; the last gives mu and log sigma.
+            a = pad_to_blocks(a, cfg.block)
+            for k, conv in enumerate(convs):
+                last = k == len(convs) - 1
+                out = conv(a) if last else torch.relu(conv(a))
+                bits = add(f"enc.{k}", "conv", conv.weight, conv.bias, a, bits, a_max, out,
+                           out_bits=code_bits if last else None, lo=-(2**40) if last else 0,
+                           hi=2**40 if last else ACT_MAX, stride=conv.stride[0], padding=conv.padding[0])
+                a, a_max = out, ACT_MAX
+        else:
+            # Encoder: four convs, hidden linear, output linear.
+            for k, conv in enumerate(convs):
+                out = torch.relu(conv(a))
+                bits = add(f"enc.{k}", "conv", conv.weight, conv.bias, a, bits, a_max, out,
+                           lo=0, stride=conv.stride[0], padding=conv.padding[0])
+                a, a_max = out, ACT_MAX
+            hid, last = model.encoder.head[1], model.encoder.head[3]
+            a = a.flatten(1)
+            out = torch.relu(hid(a))
+            bits = add("enc.4", "linear", hid.weight, hid.bias, a, bits, ACT_MAX, out, lo=0)
+            add("enc.5", "linear", last.weight, last.bias, out, bits, ACT_MAX, last(out), out_bits=code_bits,
+                lo=-(2**40), hi=2**40)
 
-        # Prior: MADE on z samples from the posterior.
+        # Prior: MADE on z samples from the posterior, every code a row.
         mu, log_sigma = model.encoder(xf)
-        z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+        z_grid = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+        z = code_rows(z_grid).reshape(-1, d)
         a, bits, a_max = z, Z_BITS, Z_MAX
         for k, layer in enumerate(model.prior.layers[:-1]):
             out = torch.relu(layer(a))
             bits = add(f"made.{k}", "linear", layer.weight * layer.mask, layer.bias, a, bits, a_max, out, lo=0)
             a, a_max = out, ACT_MAX
         layer = model.prior.layers[-1]
-        ob = torch.tensor([float(Z_BITS)] * d + [float(LOG_BITS)] * d)
         add(f"made.{len(model.prior.layers) - 1}", "linear", layer.weight * layer.mask, layer.bias, a, bits,
-            ACT_MAX, layer(a), out_bits=ob, lo=-(2**40), hi=2**40)
+            ACT_MAX, layer(a), out_bits=code_bits, lo=-(2**40), hi=2**40)
 
         # Decoder: z features, then the head; window and features share one fixed-point position.
         feat = model.decoder.features
-        out = torch.relu(feat.linear(z))
-        bits = add("feat.linear", "linear", feat.linear.weight, feat.linear.bias, z, Z_BITS, Z_MAX, out, lo=0)
-        a = out.view(-1, feat.c, feat.h4, feat.w4)
-        out = torch.relu(feat.up(a))
-        bits = add("feat.up", "conv_transpose", feat.up.weight, feat.up.bias, a, bits, ACT_MAX, out, lo=0,
-                   stride=2, padding=1)
-        features = F.pixel_shuffle(feat.to_pixels(out), 2)
+        if cfg.block:
+            out = torch.relu(feat.mix(z_grid))
+            bits = add("feat.mix", "conv", feat.mix.weight, feat.mix.bias, z_grid, Z_BITS, Z_MAX, out, lo=0,
+                       padding=1)
+            a, out = out, torch.relu(feat.hidden(out))
+            bits = add("feat.hidden", "conv", feat.hidden.weight, feat.hidden.bias, a, bits, ACT_MAX, out, lo=0)
+            features = F.pixel_shuffle(feat.to_pixels(out), cfg.block)[..., :xf.shape[-2], :xf.shape[-1]]
+        else:
+            out = torch.relu(feat.linear(z))
+            bits = add("feat.linear", "linear", feat.linear.weight, feat.linear.bias, z, Z_BITS, Z_MAX, out,
+                       lo=0)
+            a = out.view(-1, feat.c, feat.h4, feat.w4)
+            out = torch.relu(feat.up(a))
+            bits = add("feat.up", "conv_transpose", feat.up.weight, feat.up.bias, a, bits, ACT_MAX, out, lo=0,
+                       stride=2, padding=1)
+            features = F.pixel_shuffle(feat.to_pixels(out), 2)
         head = model.decoder.head
         xp = F.pad(xf, (head.half, head.half, head.rows, 0))
         win = F.conv2d(xp, head.window.weight * head.mask)
@@ -415,8 +495,10 @@ def convert(model: VLAE, calibration: torch.Tensor) -> CodingModel:
         if cfg.likelihood == "bernoulli":
             param_bits = LOGIT_BITS
         else:
-            m = cfg.mixtures
-            param_bits = torch.tensor([float(LOGIT_BITS)] * m + [float(MEAN_BITS)] * m + [float(LOG_BITS)] * m)
+            m, c = cfg.mixtures, cfg.channels
+            per_channel = [float(LOGIT_BITS)] * m + [float(MEAN_BITS)] * m + [float(LOG_BITS)] * m
+            pairs = c * (c - 1) // 2
+            param_bits = torch.tensor(per_channel * c + [float(COEF_BITS)] * pairs)
         a, bits = torch.relu(win + features), hidden_bits
         for k, layer in enumerate(head.pointwise):
             is_last = k == len(head.pointwise) - 1

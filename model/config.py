@@ -16,9 +16,12 @@ class VLAEConfig:
     width: int = 28
     channels: int = 1
     likelihood: str = "bernoulli"  # or "logistic_mixture" for 8-bit pixels
+    # 0: one global code z per image of exactly height x width. B > 0: a grid of codes, one
+    # per B x B block, for images of any size (height and width are then the training size).
+    block: int = 0
     mixtures: int = 5  # logistic components per subpixel (logistic_mixture only)
     latent_dim: int = 32
-    # Encoder q(z|x): conv widths at full, half and quarter resolution.
+    # Encoder q(z|x): conv widths at full, half and quarter (and, with blocks, eighth) resolution.
     encoder_channels: tuple[int, int, int] = (32, 32, 64)
     encoder_hidden: int = 256
     # Prior p(z): one autoregressive-flow layer built on MADE.
@@ -57,4 +60,7 @@ class VLAEConfig:
 PRESETS = {
     "bmnist": VLAEConfig(),
     "mnist": VLAEConfig(likelihood="logistic_mixture", mixtures=5),
+    "cifar": VLAEConfig(height=32, width=32, channels=3, likelihood="logistic_mixture", mixtures=5,
+                        block=8, latent_dim=16, encoder_channels=(64, 64, 96), made_hidden=(128, 128),
+                        feature_channels=96, pixel_hidden=128, pixel_layers=2),
 }

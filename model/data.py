@@ -15,6 +15,9 @@ DATASETS = {
     # MNIST has no validation split: the last 5,000 training images serve as one.
     "mnist": ("mnist.npz", {"train": ("x_train", slice(None, 55000)), "valid": ("x_train", slice(55000, None)),
                             "test": ("x_test", slice(None))}),
+    # CIFAR-10 likewise: the last 5,000 training images serve as validation.
+    "cifar": ("cifar10.npz", {"train": ("x_train", slice(None, 45000)), "valid": ("x_train", slice(45000, None)),
+                              "test": ("x_test", slice(None))}),
 }
 _DEFAULT_DIRS = [Path(__file__).resolve().parents[1].parent / "shared" / "data"]
 

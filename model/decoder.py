@@ -44,6 +44,23 @@ class ZFeatures(nn.Module):
         return F.pixel_shuffle(self.to_pixels(h), 2)
 
 
+class GridFeatures(nn.Module):
+    """A grid of codes (N, D, h, w) -> a feature map on the pixel grid; each block's features
+    see the codes of its own and its 8 neighbouring blocks."""
+
+    def __init__(self, cfg: VLAEConfig):
+        super().__init__()
+        c, self.block = cfg.feature_channels, cfg.block
+        self.mix = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
+        self.hidden = nn.Conv2d(c, c, 1)
+        # Each code position gives the features of its B x B block of pixels.
+        self.to_pixels = nn.Conv2d(c, cfg.pixel_hidden * cfg.block**2, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.hidden(torch.relu(self.mix(z))))
+        return F.pixel_shuffle(self.to_pixels(h), self.block)
+
+
 class PixelHead(nn.Module):
     """Local PixelCNN: one masked window layer, then 1x1 layers, per pixel."""
 
@@ -72,8 +89,9 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: VLAEConfig):
         super().__init__()
-        self.features = ZFeatures(cfg)
+        self.features = GridFeatures(cfg) if cfg.block else ZFeatures(cfg)
         self.head = PixelHead(cfg)
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x, self.features(z))
+        # With blocks, the feature map covers whole blocks; the image may end inside one.
+        return self.head(x, self.features(z)[..., :x.shape[-2], :x.shape[-1]])

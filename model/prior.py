@@ -58,14 +58,14 @@ class ARFlowPrior(nn.Module):
         h = z
         for layer in self.layers[:-1]:
             h = torch.relu(layer(h))
-        shift, log_scale = self.layers[-1](h).chunk(2, dim=1)
+        shift, log_scale = self.layers[-1](h).chunk(2, dim=-1)
         return shift, log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) in nats, one value per row."""
+        """log p(z) in nats, one value per row (the last dimension is the code)."""
         shift, log_scale = self.conditionals(z)
         eps = (z - shift) * torch.exp(-log_scale)
-        return (-0.5 * eps**2 - HALF_LOG_2PI - log_scale).sum(dim=1)
+        return (-0.5 * eps**2 - HALF_LOG_2PI - log_scale).sum(dim=-1)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

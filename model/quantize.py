@@ -48,7 +48,9 @@ class IntLayer:
         raise ValueError(self.kind)
 
     def rescale(self, acc: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (acc.dim() - 2)
+        # Channels are last for linear layers and for pixels as rows (2-D), else dimension 1.
+        channels_last = self.kind == "linear" or acc.dim() == 2
+        shape = (-1,) if channels_last else (1, -1) + (1,) * (acc.dim() - 2)
         # In place: acc is always a fresh result, and these tensors are the bulk of the memory traffic.
         return acc.mul_(self.scale.view(shape)).add_(0.5).floor_().clamp_(self.lo, self.hi)
 

@@ -10,14 +10,19 @@ from torch import nn
 from . import likelihoods
 from .config import VLAEConfig
 from .decoder import Decoder
-from .encoder import Encoder
+from .encoder import build as build_encoder
 from .prior import HALF_LOG_2PI, ARFlowPrior
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, sigma^2) in nats, summed over dimensions."""
+    """log N(z; mu, sigma^2) in nats, summed over the last (code) dimension."""
     eps = (z - mu) * torch.exp(-log_sigma)
-    return (-0.5 * eps**2 - HALF_LOG_2PI - log_sigma).sum(dim=1)
+    return (-0.5 * eps**2 - HALF_LOG_2PI - log_sigma).sum(dim=-1)
+
+
+def code_rows(t: torch.Tensor) -> torch.Tensor:
+    """Codes as rows (N, K, D): K = 1 for a global code (N, D), one per block for a grid (N, D, h, w)."""
+    return t[:, None, :] if t.dim() == 2 else t.flatten(2).transpose(1, 2)
 
 
 class VLAE(nn.Module):
@@ -26,7 +31,7 @@ class VLAE(nn.Module):
     def __init__(self, cfg: VLAEConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)
+        self.encoder = build_encoder(cfg)
         self.prior = ARFlowPrior(cfg)
         self.decoder = Decoder(cfg)
         self.likelihood = likelihoods.get(cfg)
@@ -40,9 +45,14 @@ class VLAE(nn.Module):
         xf = self.x_in(x)
         mu, log_sigma = self.encoder(xf)
         z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
-        kl = gaussian_log_prob(z, mu, log_sigma) - self.prior.log_prob(z)
+        kl = self.log_q_over_p(z, mu, log_sigma)
         recon = -self.likelihood.log_prob(x, self.decoder(z, xf))
         return {"recon": recon, "kl": kl, "neg_elbo": recon + kl}
+
+    def log_q_over_p(self, z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) - log p(z) per image, summed over all its codes."""
+        z, mu, log_sigma = code_rows(z), code_rows(mu), code_rows(log_sigma)
+        return (gaussian_log_prob(z, mu, log_sigma) - self.prior.log_prob(z)).sum(dim=1)
 
     @torch.no_grad()
     def importance_log_px(self, x: torch.Tensor, samples: int, chunk: int = 50) -> torch.Tensor:
@@ -52,11 +62,11 @@ class VLAE(nn.Module):
         log_w = []
         for start in range(0, samples, chunk):
             k = min(chunk, samples - start)
-            mu_k, ls_k = mu.repeat(k, 1), log_sigma.repeat(k, 1)
+            ones = [1] * (mu.dim() - 1)
+            mu_k, ls_k = mu.repeat(k, *ones), log_sigma.repeat(k, *ones)
             z = mu_k + torch.exp(ls_k) * torch.randn_like(mu_k)
             xk, xfk = x.repeat(k, 1, 1, 1), xf.repeat(k, 1, 1, 1)
-            lw = (self.likelihood.log_prob(xk, self.decoder(z, xfk))
-                  + self.prior.log_prob(z) - gaussian_log_prob(z, mu_k, ls_k))
+            lw = self.likelihood.log_prob(xk, self.decoder(z, xfk)) - self.log_q_over_p(z, mu_k, ls_k)
             log_w.append(lw.view(k, -1))
         log_w = torch.cat(log_w, dim=0)
         return torch.logsumexp(log_w, dim=0) - math.log(samples)

@@ -53,6 +53,16 @@ def test_png_round_trip(tmp_path, digits, model_name):
     assert np.array_equal(back, digits[0])
 
 
+def test_opaque_alpha_is_dropped_losslessly(tmp_path):
+    """A greyscale+alpha PNG whose alpha is fully opaque holds a greyscale image: it is coded as one."""
+    digit = load_test_set("mnist")[7]
+    Image.fromarray(np.stack([digit, np.full_like(digit, 255)], axis=-1), mode="LA").save(tmp_path / "d.png")
+    assert run_cli("compress", str(tmp_path / "d.png")).returncode == 0
+    r = run_cli("decompress", str(tmp_path / "d.vlae"), "-o", str(tmp_path / "back.png"))
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), digit)
+
+
 def test_folder_round_trip(tmp_path, digits):
     src = tmp_path / "in"
     src.mkdir()
@@ -118,10 +128,10 @@ def test_bad_inputs_fail_cleanly(tmp_path, bmnist_test, make):
     elif make == "over_255_npy":
         path = tmp_path / "in.npy"
         np.save(path, np.full((2, 28, 28), 256, np.uint16))
-    elif make == "palette":
-        Image.fromarray(digits[0] * 255).convert("P").save(path)
-    elif make == "grey_alpha":
-        Image.fromarray(digits[0] * 255).convert("LA").save(path)
+    elif make == "palette":  # with a transparent colour
+        Image.fromarray(digits[0] * 255).convert("P").save(path, transparency=0)
+    elif make == "grey_alpha":  # with transparency
+        Image.fromarray(np.stack([digits[0] * 255, digits[0] * 255], axis=-1), mode="LA").save(path)
     elif make == "one_pixel":
         Image.fromarray(np.zeros((1, 1), np.uint8)).save(path)
     elif make == "empty_npy":

@@ -23,17 +23,21 @@ def x(bmnist_test):
     return torch.from_numpy(bmnist_test[::100].astype(np.int64))[:, None]
 
 
-def test_window_path_equals_full_image_path(cm, x):
-    """Logits from causal windows, pixel by pixel, equal those of the whole-image pass exactly."""
+def _window_matches_full(cm, x, positions):
+    """Parameters from causal windows, pixel by pixel, equal those of the whole-image pass exactly."""
     z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
-    feats = cm.features(z)
+    feats = cm.features(z, *x.shape[2:])
     full = cm.pixel_params(x, feats)
-    n, _, h, w = x.shape
-    xp = torch.nn.functional.pad(cm.input(x)[:, 0], (cm.half, cm.half, cm.rows, 0))
-    for r, c in [(0, 0), (0, 27), (5, 3), (14, 14), (27, 0), (27, 27)]:
-        taps = torch.stack([xp[:, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
-        at = cm.pixel_params_at(taps, feats[:, :, r, c])
-        assert torch.equal(at, full[:, :, r, c])
+    xp = torch.nn.functional.pad(cm.input(x), (cm.half, cm.half, cm.rows, 0))
+    for r, c in positions:
+        taps = torch.stack([xp[:, :, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
+        at = cm.pixel_params_at(taps.flatten(1), feats[:, :, r, c])
+        assert torch.equal(at, full[:, :, r, c]), (r, c)
+    return full
+
+
+def test_window_path_equals_full_image_path(cm, x):
+    _window_matches_full(cm, x, [(0, 0), (0, 27), (5, 3), (14, 14), (27, 0), (27, 27)])
 
 
 def test_batch_size_does_not_change_anything(cm, x):
@@ -41,7 +45,7 @@ def test_batch_size_does_not_change_anything(cm, x):
     parts = [cm.posterior(x[i:i + 7]) for i in range(0, len(x), 7)]
     assert torch.equal(mu, torch.cat([p[0] for p in parts])) and torch.equal(ls, torch.cat([p[1] for p in parts]))
     z = latents.snap(cm, mu, cm.lossless_bins)[1]
-    assert torch.equal(cm.features(z), torch.cat([cm.features(z[i:i + 1]) for i in range(len(z))]))
+    assert torch.equal(cm.features(z, 28, 28), torch.cat([cm.features(z[i:i + 1], 28, 28) for i in range(len(z))]))
     shift, log_scale = cm.prior_conditionals(z)
     assert torch.equal(shift[3:4], cm.prior_conditionals(z[3:4])[0])
 
@@ -50,15 +54,15 @@ def test_prior_conditional_ignores_later_dimensions(cm, x):
     z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
     for i in (0, 5, cm.cfg.latent_dim - 1):
         z2 = z.clone()
-        z2[:, i:] = torch.randint(-5000, 5000, z2[:, i:].shape)
-        assert torch.equal(cm.prior_conditionals(z)[0][:, i], cm.prior_conditionals(z2)[0][:, i])
+        z2[..., i:] = torch.randint(-5000, 5000, z2[..., i:].shape)
+        assert torch.equal(cm.prior_conditionals(z)[0][..., i], cm.prior_conditionals(z2)[0][..., i])
 
 
 def test_frequency_tables_are_complete(cm, x):
     """Every table sums to 2^PRECISION and gives every symbol at least frequency 1."""
     freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1)[:, None], 0, [])
     assert torch.all(freqs.sum(-1) == 1 << PRECISION) and freqs.min() >= 1
-    mu, ls = cm.posterior(x)
+    mu, ls = (t[:, 0] for t in cm.posterior(x))
     shift, log_scale = cm.prior_conditionals(torch.zeros_like(mu))
     for i, k in enumerate(cm.lossless_bins):
         if k > 1:
@@ -73,7 +77,7 @@ def test_snap_finds_the_bin_holding_the_mean(cm, x):
     bins, z = latents.snap(cm, mu, cm.lossy_bins)
     assert torch.equal(latents.from_bins(cm, bins, cm.lossy_bins), z)
     for i, k in enumerate(cm.lossy_bins):
-        assert bins[:, i].max() < k
+        assert bins[..., i].max() < k
 
 
 def test_coding_elbo_is_close_to_float_elbo(cm, bmnist_test):
@@ -94,56 +98,64 @@ def test_tiny_model_converts_and_saves(tiny_model, tmp_path):
     assert len(loaded.weights_hash) == 64
 
 
-@pytest.fixture(scope="module")
-def mixture_cm():
-    """A small untrained 8-bit model in coding form, for checks that need no training."""
+# Small untrained 8-bit models in coding form, for checks that need no training: greyscale
+# with one global code, and RGB with a grid of codes on an image whose sides are not
+# multiples of the block.
+SMALL = {
+    "grey": (dict(mixtures=3, latent_dim=8, encoder_channels=(8, 8, 8), encoder_hidden=16, made_hidden=(24,),
+                  feature_channels=8, pixel_hidden=16), (1, 28, 28)),
+    "rgb_grid": (dict(channels=3, block=8, height=32, width=32, mixtures=3, latent_dim=4,
+                      encoder_channels=(8, 8, 8), encoder_hidden=16, made_hidden=(12,), feature_channels=8,
+                      pixel_hidden=16), (3, 19, 13)),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SMALL))
+def mixture_cm(request):
     from vlae_codec.model import VLAE, VLAEConfig
 
     torch.manual_seed(0)
-    cfg = VLAEConfig(likelihood="logistic_mixture", mixtures=3, latent_dim=8, encoder_channels=(8, 8, 8),
-                     encoder_hidden=16, made_hidden=(24,), feature_channels=8, pixel_hidden=16)
-    calib = torch.randint(0, 256, (32, 1, 28, 28)).float()
-    return coding.convert(VLAE(cfg).eval(), calib)
+    kw, shape = SMALL[request.param]
+    cfg = VLAEConfig(likelihood="logistic_mixture", **kw)
+    calib = torch.randint(0, 256, (32, cfg.channels, cfg.height, cfg.width)).float()
+    return coding.convert(VLAE(cfg).eval(), calib), shape
 
 
 def test_mixture_tables_are_complete_and_window_exact(mixture_cm):
-    cm = mixture_cm
-    x = torch.randint(0, 256, (3, 1, 28, 28))
-    z = latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1]
-    feats = cm.features(z)
-    full = cm.pixel_params(x, feats)
+    cm, (c, h, w) = mixture_cm
+    x = torch.randint(0, 256, (3, c, h, w))
+    full = _window_matches_full(cm, x, [(0, 0), (h // 2, w - 1), (h - 1, 5), (h - 1, w - 1)])
     params = full.permute(0, 2, 3, 1).reshape(-1, full.shape[1])
-    groups = cm.pixel_freqs(params, 0, [])
-    levels = cm.pixel_freqs(params, 1, [torch.randint(0, 16, (len(params),))])
-    for freqs in (groups, levels):
+    symbols = cm.pixel_symbols(x.permute(0, 2, 3, 1).reshape(-1, c))
+    assert torch.equal(cm.pixel_value(symbols), x.permute(0, 2, 3, 1).reshape(-1, c))
+    for stage in range(cm.pixel_stages):
+        freqs = cm.pixel_freqs(params, stage, symbols[:stage])
         assert freqs.shape[1] == 16 and torch.all(freqs.sum(1) == 1 << PRECISION) and freqs.min() >= 1
-    xp = torch.nn.functional.pad(cm.input(x)[:, 0], (cm.half, cm.half, cm.rows, 0))
-    for r, c in [(0, 0), (13, 27), (27, 5)]:
-        taps = torch.stack([xp[:, r + cm.rows + dy, c + cm.half + dx] for dy, dx in cm.window_offsets], 1)
-        assert torch.equal(cm.pixel_params_at(taps, feats[:, :, r, c]), full[:, :, r, c])
 
 
 def test_mixture_round_trip(mixture_cm):
     from vlae_codec import ans, bitsback
 
-    x = torch.randint(0, 256, (5, 1, 28, 28))
+    cm, (c, h, w) = mixture_cm
+    x = torch.randint(0, 256, (5, c, h, w))
     x[1] = 0
     x[2] = 255
     stack = ans.Stack()
-    info = bitsback.encode_lossless(stack, mixture_cm, x, 4, 2)
+    info = bitsback.encode_lossless(stack, cm, x, 4, 2)
     assert 32 * len(stack.words()) >= info.total.sum()
-    back = bitsback.decode_lossless(ans.Stack(stack.words()), mixture_cm, 5, 28, 28, 4, 3)
+    back = bitsback.decode_lossless(ans.Stack(stack.words()), cm, 5, h, w, 4, 3)
     assert torch.equal(back, x)
 
 
 def test_mixture_lossy_generation_is_deterministic(mixture_cm):
     from vlae_codec import ans, bitsback
 
-    x = torch.randint(0, 256, (3, 1, 28, 28))
+    cm, (c, h, w) = mixture_cm
+    x = torch.randint(0, 256, (3, c, h, w))
     stack = ans.Stack()
-    bitsback.encode_lossy(stack, mixture_cm, x, 2)
+    bitsback.encode_lossy(stack, cm, x, 2)
     words = stack.words()
     for seed in (None, 5):
-        a = bitsback.decode_lossy(ans.Stack(words), mixture_cm, 3, 28, 28, 2, seed)
-        b = bitsback.decode_lossy(ans.Stack(words), mixture_cm, 3, 28, 28, 3, seed)
-        assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 255
+        a = bitsback.decode_lossy(ans.Stack(words), cm, 3, h, w, 2, seed)
+        b = bitsback.decode_lossy(ans.Stack(words), cm, 3, h, w, 3, seed)
+        assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 255 and a.shape == x.shape
