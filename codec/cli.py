@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -87,15 +88,21 @@ def main() -> None:
 @click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
 @click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke tests).")
-@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def train(dataset, data_dir, out, epochs, resume, batch_size, lr, seed, max_steps, threads) -> None:
-    """Train a VLAE; writes weights, config, train_log.json and a resumable checkpoint to --out."""
+@click.option("--threads", type=int, default=None, help="Torch CPU threads (per process).")
+@click.option("--device", default=None, help="Torch device, e.g. cpu or cuda:0 [default: this process's GPU if any].")
+def train(dataset, data_dir, out, epochs, resume, batch_size, lr, seed, max_steps, threads, device) -> None:
+    """Train a VLAE; writes weights, config, train_log.json and a resumable checkpoint to --out.
+
+    Under torchrun it trains with DistributedDataParallel (gloo on CPU, nccl on GPU), the
+    global batch split over the processes; rank 0 writes checkpoints and the log."""
     from .model.train import TrainOptions, train as run
 
     _set_threads(threads)
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                    max_steps=max_steps).items() if v is not None}
-    log = run(dataset, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume)
+    log = run(dataset, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume, device=device)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     if not log["epochs"]:
         click.echo(f"stopped within the first epoch; resume with --resume --out {out}")
         return
@@ -246,11 +253,20 @@ _batch_option = click.option("--batch-size", type=int, default=api.DEFAULT_BATCH
 @click.option("--effort", type=click.IntRange(1, api.MAX_EFFORT), default=api.DEFAULT_EFFORT, show_default=True,
               help="Lossy: codes tried per image; the closest reconstruction is kept (time grows with it).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--shard-size", type=click.IntRange(1), default=None,
+              help="Write independent archives of at most this many images, and an index, into a folder "
+                   "[default OUTPUT: INPUT with .shards].")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="With --shard-size: processes compressing shards at once [default: CPU cores].")
 @_batch_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def compress(input_path, output, model, lossy, seed, effort, force, batch_size, threads) -> None:
-    """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file."""
+def compress(input_path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size, threads) -> None:
+    """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file
+    (or, with --shard-size, into a folder of independent archives)."""
     _set_threads(threads)
+    if shard_size is not None:
+        _compress_shards(Path(input_path), output, model, lossy, seed, effort, force, shard_size, workers, batch_size)
+        return
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
@@ -264,16 +280,69 @@ def compress(input_path, output, model, lossy, seed, effort, force, batch_size, 
     click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim")
 
 
+def _compress_shards(src: Path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size) -> None:
+    from . import shards
+
+    out = Path(output) if output else src.with_name(src.name.rstrip("/")).with_suffix(".shards")
+    images.refuse_overwrite(out, force)
+    imgs = images.read(src)
+    workers = workers or os.cpu_count() or 1
+    index = shards.compress(imgs, out, shard_size, workers, force, model=model, lossy=lossy, seed=seed,
+                            effort=effort, batch=batch_size)
+    size = sum(s.bytes for s in index.shards)
+    click.echo(f"{out}: {len(index.shards)} shard(s), {size} bytes, {index.images} image(s), "
+               f"{8 * size / imgs.pixels.size:.4f} bits/dim")
+
+
+def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Path:
+    from . import shards
+
+    index = shards.read_index(folder)
+    if image is not None:
+        k, position = index.locate(image)
+        name = index.shards[k].names[position] if index.shards[k].names else f"image-{index.shards[k].first + position}.png"
+        out = Path(output) if output else folder.parent / name
+        images.refuse_overwrite(out, force)
+        one = shards.decode_shard(index, k, **kwargs)[position]
+        images.write(one[None], index.binary, "single", [], out, force)
+        return out
+    if shard is not None:
+        picked = [shard]
+        default = folder.with_name(f"{folder.stem}-shard{shard}")
+    else:
+        picked = list(range(len(index.shards)))
+        default = folder.with_suffix("")
+    named = index.layout == "named"
+    out = Path(output) if output else (default if named else default.with_suffix(".npy"))
+    if not named:
+        images.refuse_overwrite(out, force)
+    pixels = shards.decode_shards(index, picked, os.cpu_count() or 1, **kwargs)
+    names = [n for k in picked for n in index.shards[k].names]
+    images.write(pixels, index.binary, index.layout, names, out, force)
+    return out
+
+
 @main.command()
 @click.argument("file", type=click.Path())
 @click.option("-o", "--output", type=click.Path(), default=None, help="Output PNG, folder or .npy [default: from FILE].")
 @click.option("--model", default=None, help="Model folder, for files made with an unshipped model.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--shard", type=click.IntRange(0), default=None,
+              help="For a sharded folder: restore only this shard (reads no other).")
+@click.option("--image", default=None,
+              help="For a sharded folder: restore only this image, by name or number (reads only its shard).")
 @_batch_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def decompress(file, output, model, force, batch_size, threads) -> None:
-    """Decompress a .vlae file to the PNG(s) or .npy array it was made from."""
+def decompress(file, output, model, force, shard, image, batch_size, threads) -> None:
+    """Decompress a .vlae file to the PNG(s) or .npy array it was made from, or a sharded
+    folder (from compress --shard-size) to all, one shard, or one image of its images."""
     _set_threads(threads)
+    if Path(file).is_dir() or Path(file).name == "index.json":
+        folder = Path(file) if Path(file).is_dir() else Path(file).parent
+        click.echo(f"{_decompress_shards(folder, output, shard, image, force, dict(model=model, batch=batch_size))}")
+        return
+    if shard is not None or image is not None:
+        raise InputError("--shard and --image apply to a sharded folder (made by compress --shard-size)")
     try:
         header, _ = container.unpack(Path(file).read_bytes())
     except OSError as e:
@@ -316,14 +385,42 @@ def info(file, as_json) -> None:
 @click.option("--lossy", is_flag=True, help="Measure the lossy mode.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--no-baselines", is_flag=True, help="Skip PNG/WebP/JPEG-XL sizes.")
+@click.option("--shard-size", type=click.IntRange(1), default=None,
+              help="Measure sharded compression: archives of at most this many images, each with its clean start.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="With --shard-size: processes [default: CPU cores].")
 @_batch_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def measure(input_path, model, lossy, as_json, no_baselines, batch_size, threads) -> None:
+def measure(input_path, model, lossy, as_json, no_baselines, shard_size, workers, batch_size, threads) -> None:
     """Compress, decompress and verify; real bits/dim next to the ELBO and other codecs."""
     _set_threads(threads)
     imgs = images.read(input_path)
     name = model or api.choose_model(imgs)
     dims = imgs.pixels.size
+    result = {"input": str(input_path), "model": name, "mode": "lossy" if lossy else "lossless",
+              "images": len(imgs.pixels), "subpixels": int(dims)}
+    if shard_size is None:
+        result.update(_measure_archive(imgs, name, lossy, batch_size))
+    else:
+        result.update(_measure_shards(imgs, name, lossy, batch_size, shard_size, workers or os.cpu_count() or 1))
+    result["real_bits_per_dim"] = 8 * result["bytes"] / dims
+    if result.get("neg_elbo_bits_per_dim"):
+        result["real_over_neg_elbo"] = result["real_bits_per_dim"] / result["neg_elbo_bits_per_dim"]
+    if not no_baselines:
+        sizes = baselines.sizes(imgs.pixels, imgs.binary)
+        result.update({f"{k}_bits_per_dim": (None if v is None else 8 * v / dims) for k, v in sizes.items()})
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            if isinstance(v, list):
+                v = ", ".join(f"{e:.1f}" if isinstance(e, float) else str(e) for e in v)
+            click.echo(f"{k:24s} {v:.4f}" if isinstance(v, float) else f"{k:24s} {v}")
+    if not lossy and not result["roundtrip_ok"]:
+        _fail("round trip FAILED: decoded pixels differ from the input", 1)
+
+
+def _measure_archive(imgs: images.Images, name: str, lossy: bool, batch_size: int) -> dict:
+    """One archive: its size, times, round trip and information content."""
     tty = sys.stderr.isatty()
     bar, tick = _pixel_progress(imgs, "compress", tty)
     t0 = time.time()
@@ -338,30 +435,38 @@ def measure(input_path, model, lossy, as_json, no_baselines, batch_size, threads
     bar.close()
     out = decoded.images[None] if imgs.layout == "single" else decoded.images
     header, words = container.unpack(data)
-    result = {"input": str(input_path), "model": name, "mode": "lossy" if lossy else "lossless",
-              "images": len(imgs.pixels), "subpixels": int(dims), "bytes": len(data),
-              "header_bytes": len(data) - 4 * len(words),
-              "real_bits_per_dim": 8 * len(data) / dims,
+    result = {"bytes": len(data), "header_bytes": len(data) - 4 * len(words),
               "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
-              "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None}
+              "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None,
+              "neg_elbo_bits_per_dim": None}
     if encoded.info is not None:
         # The information content of what was coded, on the z actually drawn: its mean is the
         # coding model's negative ELBO (the first image, the clean start, has no bits back).
-        result["neg_elbo_bits_per_dim"] = float(encoded.info.total.sum() / dims)
-        result["real_over_neg_elbo"] = result["real_bits_per_dim"] / result["neg_elbo_bits_per_dim"]
+        result["neg_elbo_bits_per_dim"] = float(encoded.info.total.sum() / imgs.pixels.size)
         result["clean_start_bits"] = float(encoded.info.total[0])
-    else:
-        result["neg_elbo_bits_per_dim"] = None
-    if not no_baselines:
-        sizes = baselines.sizes(imgs.pixels, imgs.binary)
-        result.update({f"{k}_bits_per_dim": (None if v is None else 8 * v / dims) for k, v in sizes.items()})
-    if as_json:
-        click.echo(json.dumps(result))
-    else:
-        for k, v in result.items():
-            click.echo(f"{k:24s} {v:.4f}" if isinstance(v, float) else f"{k:24s} {v}")
-    if not lossy and not result["roundtrip_ok"]:
-        _fail("round trip FAILED: decoded pixels differ from the input", 1)
+    return result
+
+
+def _measure_shards(imgs: images.Images, name: str, lossy: bool, batch_size: int, shard_size: int,
+                    workers: int) -> dict:
+    """Independent archives of at most `shard_size` images: total size, each one's clean start, times."""
+    import tempfile
+
+    from . import shards
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        index = shards.compress(imgs, Path(tmp) / "shards", shard_size, workers, model=name, lossy=lossy,
+                                batch=batch_size)
+        t_c = time.time() - t0
+        t0 = time.time()
+        out = shards.decode_shards(index, list(range(len(index.shards))), workers, model=name, batch=batch_size)
+        t_d = time.time() - t0
+    return {"shards": len(index.shards), "workers": workers, "bytes": sum(s.bytes for s in index.shards),
+            "shard_bytes": [s.bytes for s in index.shards],
+            "clean_start_bits_per_shard": [s.clean_start_bits for s in index.shards] if not lossy else None,
+            "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
+            "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None}
 
 
 if __name__ == "__main__":

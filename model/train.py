@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,11 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from . import data, zoo
+from . import data, distributed, zoo
 from .config import PRESETS, VLAEConfig
 from .vlae import VLAE
 
 LOG2 = math.log(2)
+CURVE_EVERY = 50  # steps between points of the logged loss curve
 
 
 @dataclass
@@ -90,11 +92,11 @@ def _load_checkpoint(out: Path, model: VLAE, ema: VLAE, opt: torch.optim.Optimiz
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VLAE, images: np.ndarray, batch_size: int = 500) -> dict:
+def evaluate_elbo(model: VLAE, images: np.ndarray, batch_size: int = 500, device: torch.device | None = None) -> dict:
     """Mean one-sample negative ELBO and KL (nats/image) over uint8 images."""
     totals = {"neg_elbo": 0.0, "kl": 0.0, "recon": 0.0}
     for start in range(0, len(images), batch_size):
-        x = data.to_tensor(images[start:start + batch_size])
+        x = data.to_tensor(images[start:start + batch_size]).to(device or "cpu")
         terms = model.elbo_terms(x)
         for k in totals:
             totals[k] += terms[k].sum().item()
@@ -103,10 +105,25 @@ def evaluate_elbo(model: VLAE, images: np.ndarray, batch_size: int = 500) -> dic
 
 def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
           cfg: VLAEConfig | None = None, opts: TrainOptions | None = None,
-          resume: bool = False, progress: bool = True) -> dict:
-    """Train a VLAE on a named data set; writes checkpoints, the best EMA model and train_log.json."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+          resume: bool = False, progress: bool = True, device: str | None = None) -> dict:
+    """Train a VLAE on a named data set; writes checkpoints, the best EMA model and train_log.json.
+
+    Under torchrun, each of the W processes takes every W-th image of each batch and
+    DistributedDataParallel averages the gradients, so the run follows the same global batch
+    as one process; rank 0 alone evaluates and writes. On a GPU the forward pass runs in
+    bfloat16 autocast (mixed precision); the weights and the optimizer stay float32."""
+    group = distributed.join(device)
+    try:
+        return fit(group, dataset, Path(out), data_dir, cfg, opts, resume, progress and group.is_main)[0]
+    finally:
+        distributed.leave()
+
+
+def fit(group: distributed.Group, dataset: str, out: Path, data_dir: str | None, cfg: VLAEConfig | None,
+        opts: TrainOptions | None, resume: bool, progress: bool) -> tuple[dict, VLAE]:
+    """`train` within a joined process group; returns the log and this process's model."""
+    if group.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     train_x = data.load_split(dataset, "train", data_dir)
     valid_x = data.load_split(dataset, "valid", data_dir)
     log_path = out / zoo.LOG
@@ -125,16 +142,25 @@ def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
         log = {"dataset": dataset, "config": json.loads(cfg.to_json()), "options": asdict(opts),
                "train_images": len(train_x), "valid_images": len(valid_x), "epochs": []}
     log["options"] = asdict(opts)
+    log["processes"] = group.world
+    if opts.batch_size % group.world:
+        raise ValueError(f"batch size {opts.batch_size} does not split over {group.world} processes")
 
     torch.manual_seed(opts.seed)
-    model = VLAE(cfg)
-    ema = VLAE(cfg)
+    model = VLAE(cfg).to(group.device)
+    ema = VLAE(cfg).to(group.device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=opts.lr)
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_valid": None, "wall": 0.0}
     if resume:
         state.update(_load_checkpoint(out, model, ema, opt))
+    step_model = model
+    if group.world > 1:
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[group.device.index] if group.device.type == "cuda" else None)
+    on_gpu = group.device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
 
     dims = cfg.dims
     steps_per_epoch = len(train_x) // opts.batch_size
@@ -145,20 +171,24 @@ def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
         lr = opts.lr * opts.lr_decay ** epoch
         for g in opt.param_groups:
             g["lr"] = lr
-        # The permutation depends only on (seed, epoch), so a mid-epoch resume sees the same order.
+        # The permutation depends only on (seed, epoch), so a mid-epoch resume sees the same order,
+        # and every process the same global batches.
         order = np.random.default_rng([opts.seed, epoch]).permutation(len(train_x))
         sums = state.get("epoch_sums", {"neg_elbo": 0.0, "kl": 0.0, "n": 0})
+        local = {"neg_elbo": 0.0, "kl": 0.0, "n": 0}  # this process's share since the epoch (re)started
+        window = [0.0, 0.0]  # this process's neg-ELBO sum and image count since the last curve point
         epoch_start = time.time() - state.get("epoch_wall", 0.0)
         bar = tqdm(range(state["step_in_epoch"], steps_per_epoch), desc=f"epoch {epoch + 1}/{opts.epochs}",
                    disable=not progress, mininterval=1.0 if sys.stderr.isatty() else 30.0,
                    initial=state["step_in_epoch"], total=steps_per_epoch)
         model.train()
         for step in bar:
-            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size]
-            x = data.to_tensor(train_x[idx])
+            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size][group.rank::group.world]
+            x = data.to_tensor(train_x[idx]).to(group.device)
             beta = min(1.0, 0.2 + 0.8 * (epoch + step / steps_per_epoch) / opts.warmup_epochs) \
                 if opts.warmup_epochs > 0 else 1.0
-            terms = model.elbo_terms(x)
+            with autocast:
+                terms = step_model(x)
             floor = free_bits_nats(opts, epoch + step / steps_per_epoch)
             loss = (terms["recon"].mean() + beta * terms["kl"].mean().clamp(min=floor)) / dims
             opt.zero_grad(set_to_none=True)
@@ -168,52 +198,91 @@ def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
             with torch.no_grad():
                 for pe, pm in zip(ema.parameters(), model.parameters()):
                     pe.lerp_(pm, 1.0 - opts.ema)
-            sums["neg_elbo"] += terms["neg_elbo"].sum().item()
-            sums["kl"] += terms["kl"].sum().item()
-            sums["n"] += len(idx)
+            local["neg_elbo"] += terms["neg_elbo"].sum().item()
+            local["kl"] += terms["kl"].sum().item()
+            local["n"] += len(idx)
+            window[0] += terms["neg_elbo"].sum().item()
+            window[1] += len(idx)
             state["global_step"] += 1
+            if state["global_step"] % CURVE_EVERY == 0:
+                # The loss curve: the global batch's mean over the last CURVE_EVERY steps.
+                total, count = group.all_sum(window)
+                log.setdefault("curve", []).append(
+                    {"step": state["global_step"], "train_neg_elbo_bits_per_dim": total / count / dims / LOG2})
+                window = [0.0, 0.0]
             state["step_in_epoch"] = step + 1
-            bar.set_postfix(refresh=False, bpd=f"{sums['neg_elbo'] / sums['n'] / dims / LOG2:.4f}",
-                            kl_bits=f"{sums['kl'] / sums['n'] / LOG2:.1f}")
-            if time.time() - last_ckpt > 60 * opts.checkpoint_minutes:
-                state.update(epoch_sums=sums, epoch_wall=time.time() - epoch_start,
-                             wall=time.time() - run_start)
-                _save_checkpoint(out, model, ema, opt, state)
+            if progress:
+                bar.set_postfix(refresh=False, bpd=f"{local['neg_elbo'] / local['n'] / dims / LOG2:.4f}",
+                                kl_bits=f"{local['kl'] / local['n'] / LOG2:.1f}")
+            # Every process must take part in the same collectives, so the decision to save
+            # mid-epoch is rank 0's clock, shared.
+            due = group.all_sum([float(group.is_main and time.time() - last_ckpt > 60 * opts.checkpoint_minutes)])[0] \
+                if state["global_step"] % 20 == 0 else 0.0
+            stop = opts.max_steps is not None and state["global_step"] >= opts.max_steps
+            if due or (stop and step + 1 < steps_per_epoch):
+                _save_midway(group, out, model, ema, opt, state, sums, local, epoch_start, run_start, log, log_path)
                 last_ckpt = time.time()
-            if opts.max_steps is not None and state["global_step"] >= opts.max_steps:
+            if stop:
                 break
         bar.close()
         if state["step_in_epoch"] < steps_per_epoch:  # stopped early by max_steps: resumable
-            state.update(epoch_sums=sums, epoch_wall=time.time() - epoch_start, wall=time.time() - run_start)
-            _save_checkpoint(out, model, ema, opt, state)
-            zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
             break
-        ema.eval()
-        valid = evaluate_elbo(ema, valid_x)
-        entry = {
-            "epoch": epoch + 1, "steps": state["step_in_epoch"], "lr": lr,
-            "train_neg_elbo_nats": sums["neg_elbo"] / max(sums["n"], 1),
-            "train_neg_elbo_bits_per_dim": sums["neg_elbo"] / max(sums["n"], 1) / dims / LOG2,
-            "train_kl_bits": sums["kl"] / max(sums["n"], 1) / LOG2,
-            "valid_neg_elbo_nats": valid["neg_elbo"],
-            "valid_neg_elbo_bits_per_dim": valid["neg_elbo"] / dims / LOG2,
-            "valid_kl_bits": valid["kl"] / LOG2,
-            "epoch_seconds": time.time() - epoch_start,
-            "wall_seconds": time.time() - run_start,
-        }
-        log["epochs"].append(entry)
-        log["total_wall_seconds"] = entry["wall_seconds"]
-        if progress:
-            print(json.dumps(entry), file=sys.stderr, flush=True)
-        if state["best_valid"] is None or valid["neg_elbo"] < state["best_valid"]:
-            state["best_valid"] = valid["neg_elbo"]
-            log["best_epoch"] = epoch + 1
-            zoo.save(ema, out)
+        total = _merged(group, sums, local)
+        entry = None
+        if group.is_main:
+            ema.eval()
+            valid = evaluate_elbo(ema, valid_x, device=group.device)
+            entry = {
+                "epoch": epoch + 1, "steps": state["step_in_epoch"], "lr": lr,
+                "train_neg_elbo_nats": total["neg_elbo"] / max(total["n"], 1),
+                "train_neg_elbo_bits_per_dim": total["neg_elbo"] / max(total["n"], 1) / dims / LOG2,
+                "train_kl_bits": total["kl"] / max(total["n"], 1) / LOG2,
+                "valid_neg_elbo_nats": valid["neg_elbo"],
+                "valid_neg_elbo_bits_per_dim": valid["neg_elbo"] / dims / LOG2,
+                "valid_kl_bits": valid["kl"] / LOG2,
+                "epoch_seconds": time.time() - epoch_start,
+                "wall_seconds": time.time() - run_start,
+            }
+            log["epochs"].append(entry)
+            log["total_wall_seconds"] = entry["wall_seconds"]
+            if progress:
+                print(json.dumps(entry), file=sys.stderr, flush=True)
+            if state["best_valid"] is None or valid["neg_elbo"] < state["best_valid"]:
+                state["best_valid"] = valid["neg_elbo"]
+                log["best_epoch"] = epoch + 1
+                zoo.save(_on_cpu(ema), out)
         state.update(epoch=epoch + 1, step_in_epoch=0, epoch_sums={"neg_elbo": 0.0, "kl": 0.0, "n": 0},
                      epoch_wall=0.0, wall=time.time() - run_start)
-        _save_checkpoint(out, model, ema, opt, state)
-        zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
+        if group.is_main:
+            _save_checkpoint(out, model, ema, opt, state)
+            zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
+        group.barrier()
         last_ckpt = time.time()
         if opts.max_steps is not None and state["global_step"] >= opts.max_steps:
             break
-    return log
+    return log, model
+
+
+def _merged(group: distributed.Group, sums: dict, local: dict) -> dict:
+    """The epoch's sums over all processes: what a resumed checkpoint carried, plus every share since."""
+    shared = group.all_sum([local["neg_elbo"], local["kl"], float(local["n"])])
+    return {"neg_elbo": sums["neg_elbo"] + shared[0], "kl": sums["kl"] + shared[1], "n": int(sums["n"] + shared[2])}
+
+
+def _save_midway(group, out, model, ema, opt, state, sums, local, epoch_start, run_start, log, log_path) -> None:
+    """A mid-epoch checkpoint (rank 0 writes; all processes merge their sums first)."""
+    total = _merged(group, sums, local)
+    if group.is_main:
+        saved = dict(state, epoch_sums=total, epoch_wall=time.time() - epoch_start, wall=time.time() - run_start)
+        _save_checkpoint(out, model, ema, opt, saved)
+        zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
+    group.barrier()
+
+
+def _on_cpu(model: VLAE) -> VLAE:
+    """The model itself if it is on the CPU, else a CPU copy (shipped weights are CPU tensors)."""
+    if next(model.parameters()).device.type == "cpu":
+        return model
+    copy = VLAE(model.cfg)
+    copy.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
+    return copy

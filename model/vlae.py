@@ -40,6 +40,10 @@ class VLAE(nn.Module):
         """Pixels (floats holding integer values) as the networks see them."""
         return self.likelihood.to_input(x)
 
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ELBO terms (what training differentiates, and what DistributedDataParallel wraps)."""
+        return self.elbo_terms(x)
+
     def elbo_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One-sample estimates of the reconstruction term and KL, per image."""
         xf = self.x_in(x)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from vlae_codec.model import VLAE, zoo
 from vlae_codec.model.decoder import window_mask
@@ -106,6 +110,25 @@ def test_training_runs_and_resumes(tiny_config, tmp_path):
                 "valid_neg_elbo_bits_per_dim", "wall_seconds"):
         assert key in saved["epochs"][-1]
     assert zoo.load(out).cfg == tiny_config
+
+
+def test_two_process_training_keeps_ranks_identical(tmp_path):
+    """torchrun with 2 CPU processes (gloo): after some steps, and after a resume, both ranks hold
+    the same weights, and rank 0's checkpoint is what they hold."""
+    data_dir, out = _tiny_data(tmp_path), tmp_path / "run"
+    worker = Path(__file__).resolve().parent / "ddp_worker.py"
+    for steps in (4, 7):  # the second run resumes from the first one's checkpoint
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                            "--master_port", str(29500 + os.getpid() % 1000), str(worker), str(data_dir), str(out),
+                            str(steps)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        ranks = [load_file(str(out / f"rank{k}.safetensors")) for k in (0, 1)]
+        assert ranks[0].keys() == ranks[1].keys()
+        assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
+    saved = load_file(str(out / "checkpoint" / "model.safetensors"))
+    assert all(torch.equal(saved[k], ranks[0][k]) for k in saved)
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["global_step"] == 7
 
 
 def test_nothing_is_ever_unpickled():
