@@ -21,6 +21,8 @@ PRECISION = 24
 Z_BITS, LOG_BITS, LOGIT_BITS, MEAN_BITS = 12, 10, 8, 12
 EXP_BITS, CDF_BITS, T_BITS = 24, 30, 10
 LOGIT_MAX, MEAN_MAX, Z_MAX = 16 << LOGIT_BITS, 2 << MEAN_BITS, 16 << Z_BITS
+COEF_BITS = 12
+COEF_MAX = 4 << COEF_BITS
 T_MAX, L_MAX = 8, 24
 ACT_MAX = 2**15 - 1
 # Clamps of the log widths (nats): posterior sigma, prior scale, logistic scale.
@@ -86,6 +88,12 @@ def conv_transpose2d(a: np.ndarray, w: np.ndarray, stride: int, padding: int) ->
     return full[:, :, padding:full.shape[2] - padding, padding:full.shape[3] - padding]
 
 
+def pixel_shuffle(a: np.ndarray, r: int) -> np.ndarray:
+    """(N, C*r*r, h, w) -> (N, C, r*h, r*w): channel c*r*r + i*r + j goes to offset (i, j) of each r x r block."""
+    n, crr, h, w = a.shape
+    return a.reshape(n, crr // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, crr // (r * r), r * h, r * w)
+
+
 def normalize(mass: np.ndarray) -> np.ndarray:
     """Masses -> frequencies >= 1 summing to 2^PRECISION; leftovers go to the first largest."""
     k = mass.shape[-1]
@@ -107,6 +115,8 @@ class Reference:
         self.layers = {name: Layer(name, tensors, m) for name, m in meta["layers"].items()}
         self.tables = {k[len("table."):]: v.astype(np.int64) for k, v in tensors.items() if k.startswith("table.")}
         self.binary = self.cfg["likelihood"] == "bernoulli"
+        self.block = self.cfg.get("block", 0)
+        self.channels = self.cfg["channels"]
 
     def _exp(self, log_value: np.ndarray) -> np.ndarray:
         return self.tables["exp"][log_value - self.tables["exp_offset"][0]]
@@ -115,28 +125,41 @@ class Reference:
         return x.astype(np.int64) if self.binary else 2 * x.astype(np.int64) - 255
 
     def posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mu, log_sigma) of q(z|x) for images (N, 1, H, W)."""
+        """(mu, log_sigma) of q(z|x) for images (N, C, H, W): (N, K, D) each, K codes per image."""
         a = self.input(x)
-        for k in range(4):
-            a = self.layers[f"enc.{k}"](a)
-        out = self.layers["enc.5"](self.layers["enc.4"](a.reshape(len(a), -1)))
         d = self.cfg["latent_dim"]
-        return out[:, :d].clip(-Z_MAX, Z_MAX), out[:, d:].clip(*LOG_SIGMA_RANGE)
+        if self.block:
+            b = self.block
+            a = np.pad(a, ((0, 0), (0, 0), (0, -a.shape[2] % b), (0, -a.shape[3] % b)), mode="edge")
+            for k in range(7):
+                a = self.layers[f"enc.{k}"](a)
+            out = a.reshape(len(a), 2 * d, -1).transpose(0, 2, 1)  # codes in raster order of the grid
+        else:
+            for k in range(4):
+                a = self.layers[f"enc.{k}"](a)
+            out = self.layers["enc.5"](self.layers["enc.4"](a.reshape(len(a), -1)))[:, None, :]
+        return out[..., :d].clip(-Z_MAX, Z_MAX), out[..., d:].clip(*LOG_SIGMA_RANGE)
 
     def prior_conditionals(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Conditionals of codes given as rows (M, D)."""
         a = z.astype(np.int64)
         for k in range(len(self.cfg["made_hidden"]) + 1):
             a = self.layers[f"made.{k}"](a)
         d = self.cfg["latent_dim"]
         return a[:, :d].clip(-Z_MAX, Z_MAX), a[:, d:].clip(*LOG_SCALE_RANGE)
 
-    def features(self, z: np.ndarray) -> np.ndarray:
+    def features(self, z: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Feature map (N, hidden, H, W) of codes (N, K, D)."""
+        z = z.astype(np.int64)
+        if self.block:
+            b = self.block
+            rows, cols = -(-height // b), -(-width // b)
+            a = z.transpose(0, 2, 1).reshape(len(z), -1, rows, cols)
+            a = self.layers["feat.to_pixels"](self.layers["feat.hidden"](self.layers["feat.mix"](a)))
+            return pixel_shuffle(a, b)[:, :, :height, :width]
         c, h, w = self.cfg["feature_channels"], self.cfg["height"] // 4, self.cfg["width"] // 4
-        a = self.layers["feat.up"](self.layers["feat.linear"](z.astype(np.int64)).reshape(len(z), c, h, w))
-        a = self.layers["feat.to_pixels"](a)
-        n, c4, h2, w2 = a.shape
-        # pixel_shuffle(2): channel 4c + 2i + j goes to offset (i, j) of a 2x2 block.
-        return a.reshape(n, c4 // 4, 2, 2, h2, w2).transpose(0, 1, 4, 2, 5, 3).reshape(n, c4 // 4, 2 * h2, 2 * w2)
+        a = self.layers["feat.up"](self.layers["feat.linear"](z[:, 0]).reshape(len(z), c, h, w))
+        return pixel_shuffle(self.layers["feat.to_pixels"](a), 2)
 
     def pixel_params(self, x: np.ndarray, features: np.ndarray) -> np.ndarray:
         rows, half = self.cfg["window_rows"], self.cfg["window_half_width"]
@@ -147,24 +170,38 @@ class Reference:
         if self.binary:
             return h.clip(-LOGIT_MAX, LOGIT_MAX)
         m = self.cfg["mixtures"]
-        return np.concatenate([h[:, :m].clip(-LOGIT_MAX, LOGIT_MAX), h[:, m:2 * m].clip(-MEAN_MAX, MEAN_MAX),
-                               h[:, 2 * m:].clip(*LOG_SCALE_RANGE)], axis=1)
+        parts = []
+        for c in range(self.channels):
+            base = 3 * m * c
+            parts += [h[:, base:base + m].clip(-LOGIT_MAX, LOGIT_MAX), h[:, base + m:base + 2 * m].clip(-MEAN_MAX, MEAN_MAX),
+                      h[:, base + 2 * m:base + 3 * m].clip(*LOG_SCALE_RANGE)]
+        parts.append(h[:, 3 * m * self.channels:].clip(-COEF_MAX, COEF_MAX))
+        return np.concatenate(parts, axis=1)
 
     def pixel_freqs(self, params: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
-        """Frequency tables of every stage for pixels with parameters (M, P) and values (M,)."""
+        """Frequency tables of every stage for pixels with parameters (M, P) and values (M, C):
+        each channel's group of 16 levels, then its level in the group."""
         if self.binary:
             one = self.tables["sigmoid"][params[:, 0] + LOGIT_MAX]
             return [np.stack([(1 << PRECISION) - one, one], axis=-1)]
-        out = []
-        for first in (np.zeros_like(values), (values >> 4) << 4):
-            step = 16 if not out else 1
-            edges = first[:, None] + step * np.arange(17)[None, :]
-            out.append(normalize(np.diff(self._mixture_cdf(params, edges), axis=1)))
+        m, out = self.cfg["mixtures"], []
+        pairs = [(c, e) for c in range(self.channels) for e in range(c)]
+        for c in range(self.channels):
+            logits, means, log_scales = (params[:, 3 * m * c + k * m:3 * m * c + (k + 1) * m] for k in range(3))
+            pull = np.zeros(len(params), np.int64)
+            for k, (target, source) in enumerate(pairs):
+                if target == c:
+                    pull += params[:, 3 * m * self.channels + k] * (2 * values[:, source] - 255)
+            if c:
+                means = (means + (pull >> (COEF_BITS + 8 - MEAN_BITS))[:, None]).clip(-MEAN_MAX, MEAN_MAX)
+            v = values[:, c]
+            for first, step in ((np.zeros_like(v), 16), ((v >> 4) << 4, 1)):
+                edges = first[:, None] + step * np.arange(17)[None, :]
+                out.append(normalize(np.diff(self._mixture_cdf(logits, means, log_scales, edges), axis=1)))
         return out
 
-    def _mixture_cdf(self, params: np.ndarray, edges: np.ndarray) -> np.ndarray:
-        m = self.cfg["mixtures"]
-        logits, means, log_scales = params[:, :m], params[:, m:2 * m], params[:, 2 * m:]
+    def _mixture_cdf(self, logits: np.ndarray, means: np.ndarray, log_scales: np.ndarray,
+                     edges: np.ndarray) -> np.ndarray:
         weights = self.tables["mix_weight"][logits.max(axis=1, keepdims=True) - logits]
         inv_scale = self._exp(-log_scales)
         at = (edges - 128) * (1 << (MEAN_BITS - 7))
