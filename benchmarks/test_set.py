@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,18 +29,25 @@ from common import RESULTS, provenance, write
 
 
 def mosaic(images: np.ndarray, per_row: int = 100) -> np.ndarray:
-    n, h, w = images.shape
+    """Images (N, H, W[, C]) tiled into one image, `per_row` across."""
+    n, h, w = images.shape[:3]
     rows = math.ceil(n / per_row)
-    canvas = np.zeros((rows * h, per_row * w), np.uint8)
+    canvas = np.zeros((rows * h, per_row * w) + images.shape[3:], np.uint8)
     for i, im in enumerate(images):
         r, c = divmod(i, per_row)
         canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
     return canvas
 
 
+def nchw(x: np.ndarray) -> torch.Tensor:
+    """uint8 images (N, H, W[, C]) as the int64 (N, C, H, W) the coding model takes."""
+    t = torch.from_numpy(x.astype(np.int64))
+    return t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2).contiguous()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name (bmnist)")
+    ap.add_argument("model", help="shipped model name (bmnist, mnist, cifar)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--samples", type=int, default=100, help="importance samples per image")
     ap.add_argument("--single", type=int, default=100, help="test digits coded as single files")
@@ -50,6 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     name = args.model
+    label = Path(name).name  # results are named after the model, also when it is given as a folder
     dataset = json.loads((zoo.resolve(name) / zoo.LOG).read_text())["dataset"]
     x = data.load_split(dataset, "test", args.data_dir)[:args.limit]
     binary = bool(x.max() <= 1)
@@ -59,7 +68,7 @@ def main() -> None:
     t0 = time.time()
     figures = evaluate(zoo.load(name), x, is_samples=args.samples)
     cm = coding_model(name)
-    info = coding_neg_elbo(cm, torch.from_numpy(x.astype(np.int64))[:, None])
+    info = coding_neg_elbo(cm, nchw(x))
     figures.update(coding_neg_elbo_bits_per_dim=float(info.total.mean() / cm.cfg.dims),
                    coding_neg_elbo_nats_per_image=float(info.total.mean() * math.log(2)),
                    coding_kl_bits_per_image=float(info.latents.mean()),
@@ -68,10 +77,10 @@ def main() -> None:
     out["model_figures"] = figures
 
     t0 = time.time()
-    enc = vlae_codec.encode(x)
+    enc = vlae_codec.encode(x, model=name)
     t_c = time.time() - t0
     t0 = time.time()
-    back = vlae_codec.decompress(enc.data)
+    back = vlae_codec.decode(enc.data, model=name).images
     t_d = time.time() - t0
     header, words = container.unpack(enc.data)
     archive = {
@@ -97,10 +106,10 @@ def main() -> None:
     singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
     sizes, headers = [], []
     for im in singles:
-        data_ = vlae_codec.compress(im)
+        data_ = vlae_codec.compress(im if im.ndim == 2 else im[None], model=name)  # (H, W, 3) alone would read as N=H greyscale images
         sizes.append(len(data_))
         headers.append(len(data_) - 4 * len(container.unpack(data_)[1]))
-    single_elbo = coding_neg_elbo(cm, torch.from_numpy(singles.astype(np.int64))[:, None]).total
+    single_elbo = coding_neg_elbo(cm, nchw(singles)).total
     payload_bits = 8 * (np.array(sizes) - np.array(headers))
     out["single_files"] = {"images": len(singles), "mean_bytes": float(np.mean(sizes)),
                            "mean_header_bytes": float(np.mean(headers)),
@@ -108,15 +117,16 @@ def main() -> None:
                            "mean_neg_elbo_bits": float(single_elbo.mean()),
                            "payload_over_neg_elbo": float(payload_bits.mean() / single_elbo.mean())}
 
-    judge = classifier.load(args.data_dir)
-    labels = classifier.predict(judge, x)
+    # The digit classifier judges lossy reconstructions of digits; other images get no judge.
+    judge = classifier.load(args.data_dir) if dataset in ("bmnist", "mnist") else None
+    labels = classifier.predict(judge, x) if judge else None
 
     def lossy_run(images: np.ndarray, effort: int) -> dict:
         t0 = time.time()
-        lossy = vlae_codec.compress(images, lossy=True, effort=effort)
+        lossy = vlae_codec.compress(images, model=name, lossy=True, effort=effort)
         seconds = time.time() - t0
-        recon = vlae_codec.decompress(lossy)
-        agree = float(np.mean(classifier.predict(judge, images) == classifier.predict(judge, recon)))
+        recon = vlae_codec.decode(lossy, model=name).images
+        agree = float(np.mean(classifier.predict(judge, images) == classifier.predict(judge, recon))) if judge else None
         return {"images": len(images), "effort": effort, "bytes": len(lossy), "bytes_per_image": len(lossy) / len(images),
                 "payload_bits_per_image": 32 * len(container.unpack(lossy)[1]) / len(images),
                 "class_agreement": agree, "compress_seconds": round(seconds, 1), "recon": recon}
@@ -131,9 +141,13 @@ def main() -> None:
                     "effort_sweep": sweep}
     show = np.random.default_rng(2).permutation(len(x))[:20]  # the test set is sorted by class
     grid = np.concatenate([mosaic(x[show], 20), mosaic(recon[show], 20)])
-    Image.fromarray((grid * 255).astype(np.uint8) if binary else grid).save(RESULTS / f"{name}_lossy.png")
+    Image.fromarray((grid * 255).astype(np.uint8) if binary else grid).save(RESULTS / f"{label}_lossy.png")
 
     a = archive
+
+    def pct(v: float | None) -> str:
+        return "n/a (no digit classifier for these images)" if v is None else f"{100 * v:.1f}%"
+
     md = [
         f"# {name} on the {dataset} test set ({len(x):,} images)",
         "",
@@ -151,14 +165,14 @@ def main() -> None:
     ]
     md += [f"| {k.replace('_bits_per_dim', '').replace('_', ' ')} | {v:.4f} bits/dim |" for k, v in others.items()]
     s = out["single_files"]
-    md += [f"| single-digit files ({s['images']}) | {s['mean_bytes']:.1f} bytes each ({s['mean_header_bytes']:.1f} header); "
+    md += [f"| single-image files ({s['images']}) | {s['mean_bytes']:.1f} bytes each ({s['mean_header_bytes']:.1f} header); "
            f"payload {s['payload_over_neg_elbo']:.2f} x their -ELBO |",
            f"| lossy, effort {out['lossy']['effort']} | {out['lossy']['bytes_per_image']:.2f} bytes/image (KL {figures['kl_bits_per_image'] / 8:.2f} bytes); "
-           f"classifier agrees on {100 * out['lossy']['class_agreement']:.1f}% ([originals above, reconstructions below]({name}_lossy.png)) |"]
+           f"classifier agrees on {pct(out['lossy']['class_agreement'])} ([originals above, reconstructions below]({label}_lossy.png)) |"]
     md += [f"| lossy, effort {e['effort']}, {e['images']} random digits | {e['bytes_per_image']:.2f} bytes/image, "
-           f"agreement {100 * e['class_agreement']:.1f}%, compress {e['compress_seconds']} s |" for e in out["lossy"]["effort_sweep"]]
+           f"agreement {pct(e['class_agreement'])}, compress {e['compress_seconds']} s |" for e in out["lossy"]["effort_sweep"]]
     md += ["", f"Compress {a['compress_images_per_second']} images/s, decompress {a['decompress_images_per_second']} images/s."]
-    write(name, out, "\n".join(md))
+    write(label, out, "\n".join(md))
     print("\n".join(md))
 
 

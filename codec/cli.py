@@ -221,7 +221,8 @@ def models(as_json) -> None:
     for name in zoo.shipped_models():
         card = zoo.card(name)
         cfg = zoo.VLAEConfig.load(zoo.resolve(name) / zoo.CONFIG)
-        rows.append({"name": name, "input": f"{cfg.height}x{cfg.width}x{cfg.channels} {cfg.likelihood}",
+        size = f"any size x{cfg.channels}" if cfg.block else f"{cfg.height}x{cfg.width}x{cfg.channels}"
+        rows.append({"name": name, "input": f"{size} {cfg.likelihood}",
                      **{k: card.get(k) for k in ("data", "images", "neg_elbo_bits_per_dim",
                                                  "coding_neg_elbo_bits_per_dim", "nll_is_bits_per_dim",
                                                  "kl_bits_per_image")}})
