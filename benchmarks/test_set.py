@@ -54,7 +54,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N test images only (a smoke test; not for results)")
     ap.add_argument("--lossy-subset", type=int, default=1000, help="random test digits for the lossy effort sweep")
-    ap.add_argument("--efforts", type=int, nargs="*", default=[1, 4, 16], help="lossy efforts to sweep")
+    ap.add_argument("--efforts", type=int, nargs="*", default=[1, 4, 16, 32], help="lossy efforts to sweep")
+    ap.add_argument("--lossy-effort", type=int, default=32, help="lossy effort for the whole test set")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     name = args.model
@@ -131,7 +132,7 @@ def main() -> None:
                 "payload_bits_per_image": 32 * len(container.unpack(lossy)[1]) / len(images),
                 "class_agreement": agree, "compress_seconds": round(seconds, 1), "recon": recon}
 
-    full = lossy_run(x, vlae_codec.api.DEFAULT_EFFORT)
+    full = lossy_run(x, args.lossy_effort)
     recon = full.pop("recon")
     subset = np.random.default_rng(1).permutation(len(x))[:args.lossy_subset]
     sweep = [{k: v for k, v in lossy_run(x[subset], e).items() if k != "recon"} for e in args.efforts]

@@ -18,7 +18,7 @@ from .model import zoo
 from .model.coding import CodingModel
 
 DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
-DEFAULT_EFFORT = 4  # lossy: candidate codes tried per image
+DEFAULT_EFFORT = 16  # lossy: candidate codes tried per image
 MAX_EFFORT = 64
 
 

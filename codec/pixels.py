@@ -46,31 +46,34 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tens
     canvas, feats_at = _layouts(model, features, x)
     values_at = x.permute(2, 3, 0, 1)  # (H, W, N, C)
     steps = wavefronts(h, w, model.half)
-    symbols, tables = [], []
+    bits = np.zeros(n)
     # All pixels are known here, so several steps share one evaluation; only the order of
-    # the symbols has to follow the steps.
+    # the symbols has to follow the steps. Blocks go last first, so that the pops, first
+    # block first, meet them in pop order; each block is pushed as soon as it is made.
     per_block = max(1, ENCODE_BLOCK // (n * max(len(r) for r, _ in steps)))
-    for first in range(0, len(steps), per_block):
+    for first in reversed(range(0, len(steps), per_block)):
         block = steps[first:first + per_block]
         rows = np.concatenate([r for r, _ in block])
         cols = np.concatenate([c for _, c in block])
         params = _step_params(model, canvas, feats_at, rows, cols)
         block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1, x.shape[1]))
         block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
-        bounds = np.cumsum([0] + [len(r) * n for r, _ in block])
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            for s in range(model.pixel_stages):
-                symbols.append(block_symbols[s][a:b])
-                tables.append(block_tables[s][a:b])
+        # Pop order within the block: step by step, and within a step stage by stage.
+        order = [(a, b, s) for a, b in _step_bounds(block, n) for s in range(model.pixel_stages)]
+        symbols = torch.cat([block_symbols[s][a:b] for a, b, s in order]).numpy()
+        tables = torch.cat([block_tables[s][a:b] for a, b, s in order]).numpy()
+        stack.push(symbols, tables)
+        # Within each step and stage, symbols are position-major and image-minor.
+        bits += np.bincount(np.arange(len(symbols)) % n, weights=information_bits(symbols, tables), minlength=n)
         if progress:
             progress(len(rows) * n)
-    all_symbols = torch.cat(symbols).numpy()
-    all_tables = torch.cat(tables).numpy()
-    stack.push(all_symbols, all_tables)
-    bits = information_bits(all_symbols, all_tables)
-    # Within each step and stage, symbols are position-major and image-minor.
-    image = np.arange(len(all_symbols)) % n
-    return np.bincount(image, weights=bits, minlength=n)
+    return bits
+
+
+def _step_bounds(block, n: int) -> list[tuple[int, int]]:
+    """Where each step's pixels lie in a block evaluated at once (position-major, image-minor)."""
+    bounds = np.cumsum([0] + [len(r) * n for r, _ in block])
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
 def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int,

@@ -375,7 +375,9 @@ def _choose_bins(model: VLAE, x: torch.Tensor) -> dict[str, list[int]]:
     """Bins per latent dimension from the typical posterior width in units of the prior's scale.
 
     Lossless: fine bins (about 1/16 of that width), so discretization costs little.
-    Lossy: bins about as wide as the posterior, so the rate is close to the KL.
+    Lossy: bins about a quarter of that width: a few bits per active dimension above the KL buy
+    a code close to the posterior mean, which is what keeps a digit's class (measured on MNIST:
+    bins as wide as the posterior lose it more often).
     A dimension whose KL to its prior conditional is negligible (< 0.05 bits on average)
     gets one bin: z_i is the conditional's median, and it costs nothing.
     """
@@ -395,7 +397,7 @@ def _choose_bins(model: VLAE, x: torch.Tensor) -> dict[str, list[int]]:
             lossy.append(1)
             continue
         lossless.append(2 ** int(min(MAX_BINS_LOG2, max(1, np.ceil(np.log2(16.0 / r))))))
-        lossy.append(2 ** int(min(MAX_BINS_LOG2, max(0, np.round(np.log2(2.0 / r))))))
+        lossy.append(2 ** int(min(MAX_BINS_LOG2, max(0, np.ceil(np.log2(4.0 / r))))))
     return {"lossless": lossless, "lossy": lossy}
 
 
