@@ -8,6 +8,8 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -42,3 +44,24 @@ def write(name: str, result: dict, markdown: str) -> None:
     header = (f"Command: `{p['command']}`  \nDate: {p['date']}  \nCommit: {p['commit']}  \n"
               f"Machine: {p['machine']}, torch {p['torch']} ({p['torch_threads']} threads)\n\n")
     (RESULTS / f"{name}.md").write_text(header + markdown + "\n")
+
+
+def run_measured(cmd: list[str]) -> dict:
+    """Run a command in a child process: its wall seconds, peak resident memory (MiB) and stdout.
+
+    A fresh process per measurement, because torch's allocations are invisible to tracemalloc
+    and a long-lived process's peak would carry over from earlier work."""
+    # Output goes to files, not pipes, so that a chatty child can never block on a full pipe.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.time()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        # wait4 reports this child's own peak memory, not the maximum over all children so far.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.time() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {stderr.strip()[-3000:]}")
+    return {"seconds": round(seconds, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1), "stdout": stdout.strip()}

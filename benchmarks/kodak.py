@@ -8,11 +8,8 @@ Writes benchmarks/results/kodak.json and kodak.md (or NAME.json/.md with --name)
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,57 +18,48 @@ from PIL import Image
 from vlae_codec import baselines
 from vlae_codec.model import data
 
-from common import provenance, write
+from common import provenance, run_measured, write
 
 
 def run(args: list[str]) -> dict:
     """Run the CLI in a child process; its wall time and peak resident memory."""
-    t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "vlae_codec.cli", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # wait4 reports this child's own peak memory, not the maximum over all children so far.
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.time() - t0
-    out, err = proc.stdout.read(), proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"vlae-codec {' '.join(args)} failed: {err.strip()}")
-    return {"seconds": round(seconds, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1), "stdout": out.strip()}
+    return run_measured([sys.executable, "-m", "vlae_codec.cli", *args])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="cifar")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--limit", type=int, default=None, help="first N photos only (a smoke test; not for results)")
-    ap.add_argument("--name", default="kodak", help="results file name")
-    args = ap.parse_args()
-    photos = sorted((data.data_dir(args.data_dir) / "kodak").glob("*.png"))[:args.limit]
-    if not photos:
+def photos(data_dir: str | None = None, limit: int | None = None) -> list[Path]:
+    """The Kodak photos in the data folder's kodak/, sorted by name."""
+    found = sorted((data.data_dir(data_dir) / "kodak").glob("*.png"))[:limit]
+    if not found:
         raise SystemExit("no Kodak photos found in the data folder's kodak/")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for photo in photos:
-            pixels = np.asarray(Image.open(photo).convert("RGB"))
-            dims = pixels.size
-            packed, back = Path(tmp) / "x.vlae", Path(tmp) / "back.png"
-            c = run(["compress", str(photo), "-o", str(packed), "--model", args.model,
-                     "--threads", str(args.threads), "--force"])
-            d = run(["decompress", str(packed), "-o", str(back), "--threads", str(args.threads), "--force"])
-            exact = bool(np.array_equal(np.asarray(Image.open(back)), pixels))
-            row = {"photo": photo.name, "height": pixels.shape[0], "width": pixels.shape[1],
-                   "bytes": packed.stat().st_size, "bits_per_dim": 8 * packed.stat().st_size / dims,
-                   "round_trip_exact": exact,
-                   "compress_seconds": c["seconds"], "compress_peak_mib": c["peak_mib"],
-                   "decompress_seconds": d["seconds"], "decompress_peak_mib": d["peak_mib"]}
-            for codec in ("png", "webp", "jxl"):
-                if codec != "jxl" or baselines.HAVE_JXL:
-                    row[f"{codec}_bits_per_dim"] = 8 * baselines.encoded_size(pixels, False, codec) / dims
-            rows.append(row)
-            print(f"{photo.name}: {row['bits_per_dim']:.4f} bits/dim, exact {exact}, "
-                  f"{c['seconds']:.1f} s / {d['seconds']:.1f} s, peak {max(c['peak_mib'], d['peak_mib']):.0f} MiB",
-                  file=sys.stderr, flush=True)
+    return found
 
+
+def measure_photo(photo: Path, model: str, threads: int, tmp: str) -> dict:
+    """One photo as its own .vlae file through the CLI: size, exact round trip, times, peak memory,
+    and PNG / WebP / JPEG-XL sizes of the same pixels."""
+    pixels = np.asarray(Image.open(photo).convert("RGB"))
+    dims = pixels.size
+    packed, back = Path(tmp) / "x.vlae", Path(tmp) / "back.png"
+    c = run(["compress", str(photo), "-o", str(packed), "--model", model, "--threads", str(threads), "--force"])
+    d = run(["decompress", str(packed), "-o", str(back), "--threads", str(threads), "--force"]
+            + (["--model", model] if Path(model).is_dir() else []))  # a model folder is not found by its id
+    exact = bool(np.array_equal(np.asarray(Image.open(back)), pixels))
+    row = {"photo": photo.name, "height": pixels.shape[0], "width": pixels.shape[1],
+           "bytes": packed.stat().st_size, "bits_per_dim": 8 * packed.stat().st_size / dims,
+           "round_trip_exact": exact,
+           "compress_seconds": c["seconds"], "compress_peak_mib": c["peak_mib"],
+           "decompress_seconds": d["seconds"], "decompress_peak_mib": d["peak_mib"]}
+    for codec in ("png", "webp", "jxl"):
+        if codec != "jxl" or baselines.HAVE_JXL:
+            row[f"{codec}_bits_per_dim"] = 8 * baselines.encoded_size(pixels, False, codec) / dims
+    print(f"{photo.name}: {row['bits_per_dim']:.4f} bits/dim, exact {exact}, "
+          f"{c['seconds']:.1f} s / {d['seconds']:.1f} s, peak {max(c['peak_mib'], d['peak_mib']):.0f} MiB",
+          file=sys.stderr, flush=True)
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means over photos of the rates and times, and the worst time and memory."""
     def mean(key: str) -> float | None:
         values = [r[key] for r in rows if key in r]
         return float(np.mean(values)) if values else None
@@ -82,6 +70,20 @@ def main() -> None:
                    max_compress_seconds=max(r["compress_seconds"] for r in rows),
                    max_decompress_seconds=max(r["decompress_seconds"] for r in rows),
                    max_peak_mib=max(max(r["compress_peak_mib"], r["decompress_peak_mib"]) for r in rows))
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="cifar")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="first N photos only (a smoke test; not for results)")
+    ap.add_argument("--name", default="kodak", help="results file name")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [measure_photo(photo, args.model, args.threads, tmp) for photo in photos(args.data_dir, args.limit)]
+    summary = summarize(rows)
     result = {"provenance": provenance(), "model": args.model, "summary": summary, "photos": rows}
 
     def fmt(v) -> str:
