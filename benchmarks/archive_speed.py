@@ -1,0 +1,50 @@
+"""Compression and decompression speed of a model's whole test set as one archive, each in a
+fresh process (model loading timed apart), repeated; for speed targets on a quiet machine.
+
+Run: python benchmarks/archive_speed.py MODEL [--repeats 2] [--threads 2] [--data-dir DIR]
+Writes benchmarks/results/speed_MODEL.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from vlae_codec.model import data, zoo
+
+import speed
+from common import provenance, write
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model", help="shipped model name or model folder")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args()
+    dataset = json.loads((zoo.resolve(args.model) / zoo.LOG).read_text())["dataset"]
+    x = data.load_split(dataset, "test", args.data_dir)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.repeats):
+            runs.append(speed.archive(args.model, x, args.threads, Path(tmp))[2])
+    label = Path(args.model).name
+    result = {"provenance": {**provenance(), "torch_threads": args.threads}, "model": args.model,
+              "dataset": dataset, "images": len(x), "runs": runs}
+    rows = [f"| {i + 1} | {r['compress_seconds']:.1f} s ({r['compress_images_per_second']:.0f}/s) "
+            f"| {r['decompress_seconds']:.1f} s ({r['decompress_images_per_second']:.0f}/s) "
+            f"| {r['compress_peak_mib']:.0f} / {r['decompress_peak_mib']:.0f} MiB |" for i, r in enumerate(runs)]
+    md = "\n".join([f"# {label}: the {dataset} test set ({len(x):,} images) as one archive", "",
+                    "Coding time only (the model's loading is timed apart); each run in fresh processes; "
+                    "exact round trip checked.", "",
+                    "| run | compress | decompress | peak memory (compress / decompress) |",
+                    "| --- | --- | --- | --- |", *rows])
+    write(f"speed_{label}", result, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
