@@ -39,7 +39,7 @@ def _child(argv: list[str]) -> None:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     if args.action == "compress":
-        x = np.load(args.src)
+        x = np.load(args.src, allow_pickle=False)
         coding_model(args.model)  # load before the clock starts: its time is reported apart
         t1 = time.time()
         enc = vlae_codec.encode(x, model=args.model)
@@ -76,7 +76,7 @@ def archive(model: str, x: np.ndarray, threads: int, tmp: Path) -> tuple[bytes, 
     np.save(src, x)
     c = _run(["compress", str(src), str(packed), model, "--info", str(info), "--threads", str(threads)])
     d = _run(["decompress", str(packed), str(back), model, "--threads", str(threads)])
-    if not np.array_equal(np.load(back), x):
+    if not np.array_equal(np.load(back, allow_pickle=False), x):
         raise RuntimeError(f"{model}: the archive of {len(x)} images did not decode to its input")
     n = len(x)
     c_s, d_s = max(c["seconds"], 1e-4), max(d["seconds"], 1e-4)  # a stored (zlib) file decodes in no time
@@ -86,7 +86,7 @@ def archive(model: str, x: np.ndarray, threads: int, tmp: Path) -> tuple[bytes, 
               "compress_peak_mib": c["peak_mib"], "decompress_peak_mib": d["peak_mib"],
               "model_load_seconds": round(max(c["load_seconds"], d["load_seconds"]), 2),
               "roundtrip_ok": True}
-    return packed.read_bytes(), np.load(info), timing
+    return packed.read_bytes(), np.load(info, allow_pickle=False), timing
 
 
 def crop_sizes(height: int, width: int, sizes: tuple[int, ...]) -> list[int]:
