@@ -19,6 +19,7 @@ from vlae_codec import baselines
 from vlae_codec.model import data
 
 from common import provenance, run_measured, write
+from rates import codecs
 
 
 def run(args: list[str]) -> dict:
@@ -49,9 +50,8 @@ def measure_photo(photo: Path, model: str, threads: int, tmp: str) -> dict:
            "round_trip_exact": exact,
            "compress_seconds": c["seconds"], "compress_peak_mib": c["peak_mib"],
            "decompress_seconds": d["seconds"], "decompress_peak_mib": d["peak_mib"]}
-    for codec in ("png", "webp", "jxl"):
-        if codec != "jxl" or baselines.HAVE_JXL:
-            row[f"{codec}_bits_per_dim"] = 8 * baselines.encoded_size(pixels, False, codec) / dims
+    for codec in codecs():
+        row[f"{codec}_bits_per_dim"] = 8 * baselines.encoded_size(pixels, False, codec) / dims
     print(f"{photo.name}: {row['bits_per_dim']:.4f} bits/dim, exact {exact}, "
           f"{c['seconds']:.1f} s / {d['seconds']:.1f} s, peak {max(c['peak_mib'], d['peak_mib']):.0f} MiB",
           file=sys.stderr, flush=True)

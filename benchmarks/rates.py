@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -11,7 +12,16 @@ from vlae_codec import baselines, container
 from vlae_codec.model import zoo
 from vlae_codec.model.evaluate import evaluate
 
-from test_set import mosaic
+
+def mosaic(images: np.ndarray, per_row: int = 100) -> np.ndarray:
+    """Images (N, H, W[, C]) tiled into one image, `per_row` across."""
+    n, h, w = images.shape[:3]
+    rows = math.ceil(n / per_row)
+    canvas = np.zeros((rows * h, per_row * w) + images.shape[3:], np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, per_row)
+        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
+    return canvas
 
 
 def model_figures(name: str, x: np.ndarray, elbo_samples: int, is_images: int, is_samples: int) -> dict:
@@ -60,7 +70,7 @@ def codecs() -> tuple[str, ...]:
 
 def other_codecs(x: np.ndarray, binary: bool) -> dict:
     """PNG / WebP / JPEG-XL as single files and as one mosaic (100 images across), and gzip / bz2 / lzma
-    of the raw array, in bits/dim; the same keys as benchmarks/test_set.py writes."""
+    of the raw array, in bits/dim."""
     dims = x.size
     out = {f"{k}_single_files_bits_per_dim": 8 * v / dims for k, v in baselines.sizes(x, binary).items() if v}
     m = mosaic(x, min(100, len(x)))
@@ -70,16 +80,21 @@ def other_codecs(x: np.ndarray, binary: bool) -> dict:
     return out
 
 
-def single_files(name: str, x: np.ndarray, binary: bool) -> dict:
-    """Each image as its own .vlae file (header and clean start included), next to each classic
-    codec's single files of the same images."""
+def single_file_sizes(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image as its own .vlae file (header and clean start included): file and header bytes."""
     sizes, headers = [], []
-    t0 = time.time()
     for im in x:
         # An (H, W, 3) image alone would read as H greyscale images: give RGB ones a batch axis.
         blob = vlae_codec.compress(im if im.ndim == 2 else im[None], model=name)
         sizes.append(len(blob))
         headers.append(len(blob) - 4 * len(container.unpack(blob)[1]))
+    return np.array(sizes), np.array(headers)
+
+
+def single_files(name: str, x: np.ndarray, binary: bool) -> dict:
+    """Each image as its own .vlae file, next to each classic codec's single files of the same images."""
+    t0 = time.time()
+    sizes, headers = single_file_sizes(name, x)
     seconds = time.time() - t0
     dims = x.size
     out = {"images": len(x), "mean_bytes": float(np.mean(sizes)), "mean_header_bytes": float(np.mean(headers)),

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 import vlae_codec
-from vlae_codec import baselines, container
+from vlae_codec import container
 from vlae_codec.accounting import coding_neg_elbo
 from vlae_codec.api import coding_model
 from vlae_codec.model import data, zoo
@@ -26,17 +26,7 @@ from vlae_codec.model.evaluate import evaluate
 
 import classifier
 from common import RESULTS, provenance, write
-
-
-def mosaic(images: np.ndarray, per_row: int = 100) -> np.ndarray:
-    """Images (N, H, W[, C]) tiled into one image, `per_row` across."""
-    n, h, w = images.shape[:3]
-    rows = math.ceil(n / per_row)
-    canvas = np.zeros((rows * h, per_row * w) + images.shape[3:], np.uint8)
-    for i, im in enumerate(images):
-        r, c = divmod(i, per_row)
-        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = im
-    return canvas
+from rates import mosaic, other_codecs, single_file_sizes
 
 
 def nchw(x: np.ndarray) -> torch.Tensor:
@@ -96,20 +86,11 @@ def main() -> None:
     archive["real_over_neg_elbo"] = archive["real_bits_per_dim"] / archive["neg_elbo_bits_per_dim"]
     out["archive"] = archive
 
-    others = {f"{k}_single_files_bits_per_dim": 8 * v / dims for k, v in baselines.sizes(x, binary).items() if v}
-    m = mosaic(x)
-    for codec in ("png", "webp", "jxl"):
-        if codec != "jxl" or baselines.HAVE_JXL:
-            others[f"{codec}_mosaic_bits_per_dim"] = 8 * baselines.encoded_size(m, binary, codec) / dims
-    others.update({f"{k}_raw_array_bits_per_dim": 8 * v / dims for k, v in baselines.raw_sizes(x).items()})
+    others = other_codecs(x, binary)
     out["other_codecs"] = others
 
     singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
-    sizes, headers = [], []
-    for im in singles:
-        data_ = vlae_codec.compress(im if im.ndim == 2 else im[None], model=name)  # (H, W, 3) alone would read as N=H greyscale images
-        sizes.append(len(data_))
-        headers.append(len(data_) - 4 * len(container.unpack(data_)[1]))
+    sizes, headers = single_file_sizes(name, singles)
     single_elbo = coding_neg_elbo(cm, nchw(singles)).total
     payload_bits = 8 * (np.array(sizes) - np.array(headers))
     out["single_files"] = {"images": len(singles), "mean_bytes": float(np.mean(sizes)),
