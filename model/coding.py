@@ -63,6 +63,8 @@ FILES = ("coding.safetensors", "coding.json")
 class CodingModel:
     """Integer-only VLAE. Inputs and outputs are int64 tensors; internals float64 integers."""
 
+    config_class = VLAEConfig  # what `load` rebuilds the stored config as
+
     def __init__(self, cfg: VLAEConfig, layers: dict[str, IntLayer], tables: dict[str, torch.Tensor],
                  bins: dict[str, list[int]]):
         self.cfg = cfg
@@ -308,7 +310,7 @@ class CodingModel:
         tensors = load_file(str(directory / FILES[0]))
         layers = {name: IntLayer.from_saved(name, tensors, m) for name, m in meta["layers"].items()}
         tables = {k[len("table."):]: v for k, v in tensors.items() if k.startswith("table.")}
-        model = cls(VLAEConfig.from_dict(meta["config"]), layers, tables, meta["bins"])
+        model = cls(cls.config_class.from_dict(meta["config"]), layers, tables, meta["bins"])
         model._hash = file_hash(directory)
         return model
 

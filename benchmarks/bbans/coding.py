@@ -9,17 +9,12 @@ image and gives every pixel's likelihood parameters, and `pixel_params_at` passe
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from vlae_codec.model import likelihoods
-from vlae_codec.model.coding import (FILES, LOG_BITS, LOGIT_BITS, LOGIT_MAX, MEAN_BITS, MEAN_MAX, Z_BITS, Z_MAX,
-                                     CodingModel, _choose_bins, _tables, file_hash)
+from vlae_codec.model.coding import (LOG_BITS, LOGIT_BITS, LOGIT_MAX, MEAN_BITS, MEAN_MAX, Z_BITS, Z_MAX,
+                                     CodingModel, _choose_bins, _tables)
 from vlae_codec.model.encoder import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 from vlae_codec.model.quantize import ACT_MAX, IntLayer, activation_bits, quantize_layer
 
@@ -31,6 +26,8 @@ WIDE = 2**40  # output layers are clamped afterwards, per parameter kind
 
 class MLPCodingModel(CodingModel):
     """Integer-only BB-ANS VAE. Inputs and outputs are int64 tensors; internals float64 integers."""
+
+    config_class = MLPConfig
 
     def __init__(self, cfg: MLPConfig, layers: dict[str, IntLayer], tables: dict[str, torch.Tensor],
                  bins: dict[str, list[int]]):
@@ -94,17 +91,6 @@ class MLPCodingModel(CodingModel):
     def pixel_params_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Parameters of single pixels (M, P): their features; the windows are empty (M, 0)."""
         return features.long()
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> "MLPCodingModel":
-        directory = Path(directory)
-        meta = json.loads((directory / FILES[1]).read_text())
-        tensors = load_file(str(directory / FILES[0]))
-        layers = {name: IntLayer.from_saved(name, tensors, m) for name, m in meta["layers"].items()}
-        tables = {k[len("table."):]: v for k, v in tensors.items() if k.startswith("table.")}
-        model = cls(MLPConfig.from_dict(meta["config"]), layers, tables, meta["bins"])
-        model._hash = file_hash(directory)
-        return model
 
 
 def convert(model: MLPVAE, calibration: torch.Tensor, seed: int = 0) -> MLPCodingModel:
