@@ -45,7 +45,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N test images only (a smoke test; not for results)")
     ap.add_argument("--lossy-subset", type=int, default=1000, help="random test digits for the lossy effort sweep")
     ap.add_argument("--efforts", type=int, nargs="*", default=[1, 4, 16, 32], help="lossy efforts to sweep")
-    ap.add_argument("--lossy-effort", type=int, default=32, help="lossy effort for the whole test set")
+    ap.add_argument("--lossy-effort", type=int, default=32, help="lossy effort for the whole-set lossy run")
+    ap.add_argument("--lossy-images", type=int, default=None,
+                    help="first N test images for the whole-set lossy run (default all; a photo model's lossy "
+                         "decode is costly and has no class to keep)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     name = args.model
@@ -113,7 +116,8 @@ def main() -> None:
                 "payload_bits_per_image": 32 * len(container.unpack(lossy)[1]) / len(images),
                 "class_agreement": agree, "compress_seconds": round(seconds, 1), "recon": recon}
 
-    full = lossy_run(x, args.lossy_effort)
+    lossy_x = x[:args.lossy_images]
+    full = lossy_run(lossy_x, args.lossy_effort)
     recon = full.pop("recon")
     subset = np.random.default_rng(1).permutation(len(x))[:args.lossy_subset]
     sweep = [{k: v for k, v in lossy_run(x[subset], e).items() if k != "recon"} for e in args.efforts]
@@ -121,8 +125,8 @@ def main() -> None:
                     # bmnist's test images carry no labels; MNIST's do.
                     "classifier_accuracy_on_originals": classifier.accuracy(labels, args.data_dir) if dataset == "mnist" else None,
                     "effort_sweep": sweep}
-    show = np.random.default_rng(2).permutation(len(x))[:20]  # the test set is sorted by class
-    grid = np.concatenate([mosaic(x[show], 20), mosaic(recon[show], 20)])
+    show = np.random.default_rng(2).permutation(len(lossy_x))[:20]  # the test set is sorted by class
+    grid = np.concatenate([mosaic(lossy_x[show], 20), mosaic(recon[show], 20)])
     Image.fromarray((grid * 255).astype(np.uint8) if binary else grid).save(RESULTS / f"{label}_lossy.png")
 
     a = archive
@@ -149,7 +153,7 @@ def main() -> None:
     s = out["single_files"]
     md += [f"| single-image files ({s['images']}) | {s['mean_bytes']:.1f} bytes each ({s['mean_header_bytes']:.1f} header); "
            f"payload {s['payload_over_neg_elbo']:.2f} x their -ELBO |",
-           f"| lossy, effort {out['lossy']['effort']} | {out['lossy']['bytes_per_image']:.2f} bytes/image (KL {figures['kl_bits_per_image'] / 8:.2f} bytes); "
+           f"| lossy, effort {out['lossy']['effort']}, {out['lossy']['images']:,} images | {out['lossy']['bytes_per_image']:.2f} bytes/image (KL {figures['kl_bits_per_image'] / 8:.2f} bytes); "
            f"classifier agrees on {pct(out['lossy']['class_agreement'])} ([originals above, reconstructions below]({label}_lossy.png)) |"]
     md += [f"| lossy, effort {e['effort']}, {e['images']} random digits | {e['bytes_per_image']:.2f} bytes/image, "
            f"agreement {pct(e['class_agreement'])}, compress {e['compress_seconds']} s |" for e in out["lossy"]["effort_sweep"]]

@@ -86,11 +86,13 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--batch-size", type=int, default=None, help="Images per step [default: 128].")
 @click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
+@click.option("--lr-decay", type=float, default=None,
+              help="Learning rate factor per epoch; a resumed run may anneal faster [default: 0.97].")
 @click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke tests).")
 @click.option("--threads", type=int, default=None, help="Torch CPU threads (per process).")
 @click.option("--device", default=None, help="Torch device, e.g. cpu or cuda:0 [default: this process's GPU if any].")
-def train(dataset, data_dir, out, epochs, resume, batch_size, lr, seed, max_steps, threads, device) -> None:
+def train(dataset, data_dir, out, epochs, resume, batch_size, lr, lr_decay, seed, max_steps, threads, device) -> None:
     """Train a VLAE; writes weights, config, train_log.json and a resumable checkpoint to --out.
 
     Under torchrun it trains with DistributedDataParallel (gloo on CPU, nccl on GPU), the
@@ -98,7 +100,7 @@ def train(dataset, data_dir, out, epochs, resume, batch_size, lr, seed, max_step
     from .model.train import TrainOptions, train as run
 
     _set_threads(threads)
-    given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+    given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
                                    max_steps=max_steps).items() if v is not None}
     log = run(dataset, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume, device=device)
     if int(os.environ.get("RANK", "0")) != 0:
