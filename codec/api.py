@@ -15,7 +15,7 @@ from . import bitsback, container, fallback, images
 from .ans import Stack
 from .errors import CodecError, FormatError, InputError, ModelMismatch
 from .model import zoo
-from .model.coding import CodingModel
+from .model.coding import CodingModel, network_device
 
 DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
 DEFAULT_EFFORT = 16  # lossy: candidate codes tried per image
@@ -48,6 +48,25 @@ def coding_model(name_or_dir: str) -> CodingModel:
     if not (directory / "coding.json").is_file():
         raise InputError(f"model {name_or_dir!r} has no coding form; run 'vlae-codec convert' on it")
     return CodingModel.load(directory)
+
+
+@lru_cache(maxsize=8)
+def _on_device(name_or_dir: str, device: str) -> CodingModel:
+    return coding_model(name_or_dir).to(device)
+
+
+def _model(name_or_dir: str, device: str | None) -> CodingModel:
+    """`coding_model`, its networks on `device` (None: the CPU)."""
+    return coding_model(name_or_dir) if device is None else _on_device(name_or_dir, device)
+
+
+def check_device(device: str | None) -> None:
+    """InputError unless `device` (None: the CPU) can run the networks exactly."""
+    if device is not None:
+        try:
+            network_device(device)
+        except ValueError as e:
+            raise InputError(str(e)) from None
 
 
 # Which shipped model takes which kind of input, unless the user names one.
@@ -108,23 +127,27 @@ def _array(x: torch.Tensor) -> np.ndarray:
 
 def compress(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
              chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
-             progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT) -> bytes:
+             progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
+             device: str | None = None) -> bytes:
     """Compress images (array (N,H,W[,C]) or (H,W), a PNG, a folder of PNGs or an .npy path) to bytes.
 
     Lossless by default; `lossy=True` keeps only the global code, and decompression then
     generates each pixel's mean given the pixels before it (or, with `seed`, a sample) given it;
     `effort` codes are tried and the one whose image is closest to the original is kept.
+    `device` (e.g. "cuda") runs the networks there; the bytes are the same on any device.
     """
-    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress, effort).data
+    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress, effort, device).data
 
 
 def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
            chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
-           progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT) -> Encoded:
+           progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
+           device: str | None = None) -> Encoded:
     """`compress`, also returning the information content of every image."""
+    check_device(device)  # before any work
     imgs = _as_images(images_or_path)
     name = model or choose_model(imgs)
-    cm = coding_model(name)
+    cm = _model(name, device)
     _check_fits(cm, name, imgs)
     if imgs.pixels.size > container.MAX_SUBPIXELS:
         raise InputError(f"{len(imgs.pixels)} images exceed one archive's limit of {container.MAX_SUBPIXELS} "
@@ -160,8 +183,9 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
 
 
 def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
-           progress: Callable[[int], None] | None = None) -> Decoded:
+           progress: Callable[[int], None] | None = None, device: str | None = None) -> Decoded:
     """Decode a .vlae file's bytes, checking the model's identity and the pixels' checksum."""
+    check_device(device)  # even for stored files, which need no model
     header, words = container.unpack(bytes(data))
     if header.mode == "stored":
         out = fallback.unpack(words, (header.count, header.height, header.width)
@@ -169,7 +193,7 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         return _checked(out, header)
     name = model or header.model_id
     try:
-        cm = coding_model(name)
+        cm = _model(name, device)
     except InputError:
         raise ModelMismatch(f"file needs model {header.model_id!r}, which is not available here "
                             f"(shipped: {', '.join(zoo.shipped_models())})") from None
@@ -199,9 +223,9 @@ def _checked(out: np.ndarray, header: container.Header) -> Decoded:
     return Decoded(out[0] if header.layout == "single" else out, header)
 
 
-def decompress(data: bytes, batch: int = DEFAULT_BATCH) -> np.ndarray:
+def decompress(data: bytes, batch: int = DEFAULT_BATCH, device: str | None = None) -> np.ndarray:
     """Images from a .vlae file's bytes: (N, H, W[, C]) uint8, or (H, W[, C]) for a single image."""
-    return decode(data, batch=batch).images
+    return decode(data, batch=batch, device=device).images
 
 
 def default_output(src: Path, compressing: bool, layout: str | None = None) -> Path:

@@ -244,6 +244,9 @@ def models(as_json) -> None:
 # ------------------------------------------------------------------ codec commands
 _batch_option = click.option("--batch-size", type=int, default=api.DEFAULT_BATCH, show_default=True,
                              help="Images per network evaluation (memory vs speed; files are the same).")
+_device_option = click.option("--device", default=None,
+                              help="Torch device for the networks: cpu, cuda or cuda:N (speed only; files are "
+                                   "the same on any) [default: cpu].")
 
 
 @main.command()
@@ -262,20 +265,24 @@ _batch_option = click.option("--batch-size", type=int, default=api.DEFAULT_BATCH
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="With --shard-size: processes compressing shards at once [default: CPU cores].")
 @_batch_option
+@_device_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def compress(input_path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size, threads) -> None:
+def compress(input_path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size, device,
+             threads) -> None:
     """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file
     (or, with --shard-size, into a folder of independent archives)."""
     _set_threads(threads)
+    api.check_device(device)
     if shard_size is not None:
-        _compress_shards(Path(input_path), output, model, lossy, seed, effort, force, shard_size, workers, batch_size)
+        _compress_shards(Path(input_path), output, model, lossy, seed, effort, force, shard_size, workers, batch_size,
+                         device)
         return
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
     bar, tick = _pixel_progress(imgs, "compress", sys.stderr.isatty() and imgs.pixels.size > 100_000)
     data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
-                        effort=effort)
+                        effort=effort, device=device)
     bar.close()
     api.write_file(data, out, force)
     size = out.stat().st_size
@@ -283,7 +290,8 @@ def compress(input_path, output, model, lossy, seed, effort, force, shard_size, 
     click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim")
 
 
-def _compress_shards(src: Path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size) -> None:
+def _compress_shards(src: Path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size,
+                     device) -> None:
     from . import shards
 
     out = Path(output) if output else src.with_name(src.name.rstrip("/")).with_suffix(".shards")
@@ -291,7 +299,7 @@ def _compress_shards(src: Path, output, model, lossy, seed, effort, force, shard
     imgs = images.read(src)
     workers = workers or os.cpu_count() or 1
     index = shards.compress(imgs, out, shard_size, workers, force, model=model, lossy=lossy, seed=seed,
-                            effort=effort, batch=batch_size)
+                            effort=effort, batch=batch_size, device=device)
     size = sum(s.bytes for s in index.shards)
     click.echo(f"{out}: {len(index.shards)} shard(s), {size} bytes, {index.images} image(s), "
                f"{8 * size / imgs.pixels.size:.4f} bits/dim")
@@ -335,14 +343,17 @@ def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Pat
 @click.option("--image", default=None,
               help="For a sharded folder: restore only this image, by name or number (reads only its shard).")
 @_batch_option
+@_device_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def decompress(file, output, model, force, shard, image, batch_size, threads) -> None:
+def decompress(file, output, model, force, shard, image, batch_size, device, threads) -> None:
     """Decompress a .vlae file to the PNG(s) or .npy array it was made from, or a sharded
     folder (from compress --shard-size) to all, one shard, or one image of its images."""
     _set_threads(threads)
+    api.check_device(device)
     if Path(file).is_dir() or Path(file).name == "index.json":
         folder = Path(file) if Path(file).is_dir() else Path(file).parent
-        click.echo(f"{_decompress_shards(folder, output, shard, image, force, dict(model=model, batch=batch_size))}")
+        kwargs = dict(model=model, batch=batch_size, device=device)
+        click.echo(f"{_decompress_shards(folder, output, shard, image, force, kwargs)}")
         return
     if shard is not None or image is not None:
         raise InputError("--shard and --image apply to a sharded folder (made by compress --shard-size)")
@@ -352,7 +363,8 @@ def decompress(file, output, model, force, shard, image, batch_size, threads) ->
         raise InputError(f"{file}: cannot read ({e.strerror})") from None
     total = header.count * header.height * header.width
     bar, tick = _progress(total, "decompress", sys.stderr.isatty() and total > 100_000, "px")
-    out = api.decompress_file(file, output, force=force, model=model, batch=batch_size, progress=tick)
+    out = api.decompress_file(file, output, force=force, model=model, batch=batch_size, progress=tick,
+                              device=device)
     bar.close()
     click.echo(f"{out}")
 

@@ -15,10 +15,15 @@ Fixed-point positions: z and shifts at 2^-Z_BITS, log scales at 2^-LOG_BITS, Ber
 mixture logits at 2^-LOGIT_BITS, mixture means (input units) at 2^-MEAN_BITS; table
 outputs as documented on each table, channel coefficients at 2^-COEF_BITS. Pixels enter as
 integers: x for binary images, 2x - 255 (that is, (x - 127.5)/128 at 2^-8) for 8-bit ones.
+
+The networks run on `device` (the CPU unless `to` moved them to a CUDA GPU); their results
+come back to the CPU, where the tables and everything after them stay. Results are the same
+integers on either.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -61,7 +66,7 @@ FILES = ("coding.safetensors", "coding.json")
 
 
 class CodingModel:
-    """Integer-only VLAE. Inputs and outputs are int64 tensors; internals float64 integers."""
+    """Integer-only VLAE. Inputs and outputs are int64 CPU tensors; internals float64 integers."""
 
     config_class = VLAEConfig  # what `load` rebuilds the stored config as
 
@@ -83,6 +88,16 @@ class CodingModel:
         w = layers["head.window"].weight  # (hidden, C, rows+1, 2*half+1); windows are tap-major
         self._window_matrix = torch.stack([w[:, :, r, c] for r, c in taps], dim=1).reshape(w.shape[0], -1)
         self._hash: str | None = None
+        self.device = torch.device("cpu")  # where the networks run
+
+    def to(self, device: str | torch.device) -> "CodingModel":
+        """A copy whose networks run on `device` (see `network_device`); tables stay on the CPU."""
+        device = network_device(device)
+        moved = copy.copy(self)
+        moved.layers = {name: layer.to(device) for name, layer in self.layers.items()}
+        moved._window_matrix = self._window_matrix.to(device)
+        moved.device = device
+        return moved
 
     # ---------------------------------------------------------------- inputs
     def input(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,7 +114,7 @@ class CodingModel:
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_sigma) of q(z|x) for integer images (N, C, H, W); int64 (N, K, D) each,
         codes in raster order of the grid."""
-        a = self.input(x)
+        a = self.input(x.to(self.device))
         if self.cfg.block:
             a = pad_to_blocks(a, self.cfg.block)
             for k in range(7):
@@ -113,55 +128,55 @@ class CodingModel:
         d = self.cfg.latent_dim
         mu = out[..., :d].clamp(-Z_MAX, Z_MAX)
         log_sigma = out[..., d:].clamp(enc_mod.LOG_SIGMA_MIN * 2**LOG_BITS, enc_mod.LOG_SIGMA_MAX * 2**LOG_BITS)
-        return mu.long(), log_sigma.long()
+        return mu.long().cpu(), log_sigma.long().cpu()
 
     # ---------------------------------------------------------------- prior
     def prior_conditionals(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(shift, log_scale) of every p(z_i | z_<i) for codes (..., D), int64 of the same shape;
         entry i ignores z_>=i exactly (masked weights are integer zeros)."""
-        a = z.double()
+        a = z.to(self.device).double()
         n = len(self.cfg.made_hidden)
         for k in range(n + 1):
             a = self.layers[f"made.{k}"](a)
         d = self.cfg.latent_dim
         shift = a[..., :d].clamp(-Z_MAX, Z_MAX)
         log_scale = a[..., d:].clamp(prior_mod.LOG_SCALE_MIN * 2**LOG_BITS, prior_mod.LOG_SCALE_MAX * 2**LOG_BITS)
-        return shift.long(), log_scale.long()
+        return shift.long().cpu(), log_scale.long().cpu()
 
     # ---------------------------------------------------------------- pixels
     def features(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Integer feature map of codes (N, K, D) on the pixel grid, (N, hidden, H, W), computed
         once per image."""
-        cfg = self.cfg
+        cfg, z = self.cfg, z.to(self.device)
         if cfg.block:
             rows, cols = self.code_grid(height, width)
             a = z.double().transpose(1, 2).reshape(len(z), cfg.latent_dim, rows, cols)
             for name in ("feat.mix", "feat.hidden"):
                 a = self.layers[name](a)
             a = F.pixel_shuffle(self.layers["feat.to_pixels"](a), cfg.block)
-            return a[..., :height, :width].contiguous()
+            return a[..., :height, :width].contiguous().cpu()
         a = self.layers["feat.linear"](z[:, 0].double())
         a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
         a = self.layers["feat.up"](a)
-        return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2)
+        return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2).cpu()
 
     def pixel_params(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters of every pixel of whole images (N, C, H, W): int64 (N, P, H, W)."""
-        xp = F.pad(self.input(x), (self.half, self.half, self.rows, 0))
+        xp = F.pad(self.input(x.to(self.device)), (self.half, self.half, self.rows, 0))
         win = self.layers["head.window"](xp)
-        h = (win + features).clamp_(0, ACT_MAX)
+        h = (win + features.to(self.device)).clamp_(0, ACT_MAX)
         n, c, height, width = h.shape
         # Pixels as rows: the 1x1 layers become matrix products on contiguous memory.
         params = self._head(h.permute(0, 2, 3, 1).reshape(-1, c))
-        return params.view(n, height, width, -1).permute(0, 3, 1, 2)
+        return params.view(n, height, width, -1).permute(0, 3, 1, 2).cpu()
 
     def pixel_params_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Parameters of single pixels from their windows of network inputs (M, taps*C), tap-major,
         and their features (M, hidden): int64 (M, P)."""
         layer = self.layers["head.window"]
-        win = layer.rescale(windows.double() @ self._window_matrix.T)
-        h = (win + features.double()).clamp_(0, ACT_MAX)
-        return self._head(h)
+        win = layer.rescale(windows.to(self.device).double() @ self._window_matrix.T)
+        h = (win + features.to(self.device).double()).clamp_(0, ACT_MAX)
+        return self._head(h).cpu()
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
         """The 1x1 layers, on pixels (M, C): hidden features to likelihood parameters."""
@@ -320,6 +335,21 @@ class CodingModel:
         if self._hash is None:
             raise ValueError("hash is known only for a saved coding model")
         return self._hash
+
+
+def network_device(device: str | torch.device) -> torch.device:
+    """The torch device `device` names, if the integer networks can run there exactly; else ValueError."""
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(device)!r} (use cpu, cuda or cuda:N)") from None
+    # float64 sums of integers are exact on CPUs and CUDA GPUs; other backends lack float64 or are unchecked.
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device} is not supported (use cpu, cuda or cuda:N)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device} is not available: this machine has {torch.cuda.device_count()} "
+                         "usable CUDA GPU(s)")
+    return device
 
 
 def normalize(mass: np.ndarray) -> np.ndarray:

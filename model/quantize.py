@@ -10,7 +10,8 @@ thread count or evaluation order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional as F
@@ -41,10 +42,13 @@ class IntLayer:
         if self.kind == "conv" and self.weight.shape[2:] == (1, 1) and self.stride == 1 and self.padding == 0:
             # float64 convolutions are slow on CPU; a 1x1 one is a matrix product over channels.
             return F.linear(a.movedim(1, -1), self.weight.flatten(1), self.bias).movedim(-1, 1)
-        if self.kind == "conv":
-            return F.conv2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
-        if self.kind == "conv_transpose":
-            return F.conv_transpose2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
+        # cuDNN may pick FFT or Winograd algorithms, whose sums are not exact; without it, CUDA
+        # convolutions are matrix products, exact like the CPU's.
+        with torch.backends.cudnn.flags(enabled=False) if a.is_cuda else nullcontext():
+            if self.kind == "conv":
+                return F.conv2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
+            if self.kind == "conv_transpose":
+                return F.conv_transpose2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
         raise ValueError(self.kind)
 
     def rescale(self, acc: torch.Tensor) -> torch.Tensor:
@@ -60,6 +64,11 @@ class IntLayer:
     def pointwise(self, a: torch.Tensor) -> torch.Tensor:
         """A 1x1 conv applied to single pixels (M, C): the same integers, as one matrix product."""
         return self.rescale(F.linear(a, self.weight.flatten(1), self.bias))
+
+    def to(self, device: torch.device) -> "IntLayer":
+        """A copy whose tensors live on `device`."""
+        bias = None if self.bias is None else self.bias.to(device)
+        return replace(self, weight=self.weight.to(device), bias=bias, scale=self.scale.to(device))
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         out = {f"{prefix}.weight": self.weight, f"{prefix}.scale": self.scale}
