@@ -234,9 +234,10 @@ def models(as_json) -> None:
     if not rows:
         click.echo("no shipped models")
     for r in rows:
+        nll = "" if r["nll_is_bits_per_dim"] is None else f"IS NLL {r['nll_is_bits_per_dim']:.4f}, "
         figures = "no test figures" if r["images"] is None else (
             f"test -ELBO {r['neg_elbo_bits_per_dim']:.4f} bits/dim (coding form "
-            f"{r['coding_neg_elbo_bits_per_dim']:.4f}), IS NLL {r['nll_is_bits_per_dim']:.4f}, "
+            f"{r['coding_neg_elbo_bits_per_dim']:.4f}), {nll}"
             f"KL {r['kl_bits_per_image']:.1f} bits, on {r['images']} images")
         click.echo(f"{r['name']:8s} {r['input']:24s} {figures}")
 
