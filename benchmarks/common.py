@@ -9,7 +9,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -46,22 +45,36 @@ def write(name: str, result: dict, markdown: str) -> None:
     (RESULTS / f"{name}.md").write_text(header + markdown + "\n")
 
 
+# Runs a command from a fresh, small process and reports its wall time and its own peak memory.
+# Linux counts the memory a child inherits at fork in its peak (ru_maxrss), so a child forked
+# straight from a benchmark that holds gigabytes would report them as its own.
+_LAUNCHER = """
+import json, os, sys, time
+t0 = time.time()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"seconds": time.time() - t0, "peak_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
 def run_measured(cmd: list[str]) -> dict:
     """Run a command in a child process: its wall seconds, peak resident memory (MiB) and stdout.
 
     A fresh process per measurement, because torch's allocations are invisible to tracemalloc
     and a long-lived process's peak would carry over from earlier work."""
     # Output goes to files, not pipes, so that a chatty child can never block on a full pipe.
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.time()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
-        # wait4 reports this child's own peak memory, not the maximum over all children so far.
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.time() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "figures.json"
+        subprocess.run([sys.executable, "-c", _LAUNCHER, str(figures), *cmd], stdout=out, stderr=err, text=True)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
+        measured = json.loads(figures.read_text()) if figures.is_file() else {"code": -1}
+    if measured["code"] != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {stderr.strip()[-3000:]}")
-    return {"seconds": round(seconds, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1), "stdout": stdout.strip()}
+    return {"seconds": round(measured["seconds"], 2), "peak_mib": round(measured["peak_kib"] / 1024, 1),
+            "stdout": stdout.strip()}

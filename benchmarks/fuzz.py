@@ -20,12 +20,14 @@ import dataclasses
 import signal
 import struct
 import sys
+import tempfile
 import time
 import zlib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 import vlae_codec
 from vlae_codec import container
@@ -43,13 +45,18 @@ class Hang(Exception):
 def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | None]]:
     """(name, archive, the images it decodes to) for every shipped model and mode."""
     out = []
-    for name in zoo.shipped_models():
-        x = data.load_split(name, "test", data_dir)[:4]
-        noise = np.random.default_rng(0).integers(0, int(x.max()) + 1, size=x.shape[1:]).astype(np.uint8)
-        for label, images, kwargs in (("archive", x[:3], {}), ("single", x[0], {}), ("lossy", x[:2], {"lossy": True}),
-                                      ("stored", noise, {})):
-            blob = vlae_codec.compress(images, model=name, **kwargs)
-            out.append((f"{name} {label}", blob, vlae_codec.decompress(blob)))
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in zoo.shipped_models():
+            x = data.load_split(name, "test", data_dir)[:4]
+            rgb = x.ndim == 4
+            # An (H, W, 3) array would read as H greyscale images: a single photo comes as a PNG file.
+            single = Path(tmp) / f"{name}.png"
+            Image.fromarray(x[0]).save(single)
+            noise = np.random.default_rng(0).integers(0, int(x.max()) + 1, size=((1,) if rgb else ()) + x.shape[1:]).astype(np.uint8)
+            for label, images, kwargs in (("archive", x[:3], {}), ("single", x[0] if not rgb else single, {}),
+                                          ("lossy", x[:2], {"lossy": True}), ("stored", noise, {})):
+                blob = vlae_codec.compress(images, model=name, **kwargs)
+                out.append((f"{name} {label}", blob, vlae_codec.decompress(blob)))
     return out
 
 

@@ -115,7 +115,8 @@ def _check_fits(model: CodingModel, name: str, imgs: images.Images) -> None:
         raise InputError(f"model {name} codes binary images (values 0/1); got values up to {imgs.pixels.max()}")
 
 
-def _tensor(pixels: np.ndarray) -> torch.Tensor:
+def as_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 images (N, H, W[, C]) as the int64 (N, C, H, W) the coding model takes."""
     x = torch.from_numpy(pixels.astype(np.int64))
     return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2).contiguous()
 
@@ -158,7 +159,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         raise InputError("seed must be a non-negative integer below 2^62")
     if not 1 <= effort <= MAX_EFFORT:
         raise InputError(f"effort must be in 1..{MAX_EFFORT}")
-    x = _tensor(imgs.pixels)
+    x = as_tensor(imgs.pixels)
     stack = Stack()
     info = None
     if lossy:

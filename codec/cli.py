@@ -156,7 +156,7 @@ def _load_eval_data(spec: str) -> np.ndarray:
 
 @main.command("eval")
 @click.option("--model", "model_name", required=True, help="Shipped model name or model folder.")
-@click.option("--data", "data_spec", required=True, help=".npy uint8 array (N,H,W), or FILE.npz:KEY.")
+@click.option("--data", "data_spec", required=True, help=".npy uint8 array (N,H,W[,C]), or FILE.npz:KEY.")
 @click.option("--samples", type=int, default=100, show_default=True, help="Importance samples per image (0: skip).")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N images.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -164,8 +164,6 @@ def _load_eval_data(spec: str) -> np.ndarray:
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
 def evaluate(model_name, data_spec, samples, limit, as_json, card, threads) -> None:
     """Negative ELBO, KL, reconstruction and importance-sampled NLL; the coding form's ELBO too."""
-    import torch
-
     from .accounting import coding_neg_elbo
     from .model import zoo
     from .model.evaluate import evaluate as run
@@ -186,7 +184,7 @@ def evaluate(model_name, data_spec, samples, limit, as_json, card, threads) -> N
     if (directory / "coding.json").is_file():
         bar, tick = _progress(len(x), "coding model", tty)
         t0 = time.time()
-        info = coding_neg_elbo(api.coding_model(str(directory)), torch.from_numpy(x.astype(np.int64))[:, None],
+        info = coding_neg_elbo(api.coding_model(str(directory)), api.as_tensor(x),
                                progress=tick)
         bar.close()
         result["coding_neg_elbo_bits_per_dim"] = float(info.total.mean() / cfg.dims)

@@ -31,7 +31,8 @@ def wavefronts(height: int, width: int, half_width: int) -> tuple[tuple[np.ndarr
         rows = np.arange(height)
         cols = t - rows * lag
         keep = (cols >= 0) & (cols < width)
-        steps.append((rows[keep], cols[keep]))
+        if keep.any():  # images narrower than the lag leave some steps empty
+            steps.append((rows[keep], cols[keep]))
     return tuple(steps)
 
 
