@@ -20,19 +20,13 @@ from PIL import Image
 import vlae_codec
 from vlae_codec import container
 from vlae_codec.accounting import coding_neg_elbo
-from vlae_codec.api import coding_model
+from vlae_codec.api import as_tensor, coding_model
 from vlae_codec.model import data, zoo
 from vlae_codec.model.evaluate import evaluate
 
 import classifier
 from common import RESULTS, provenance, write
 from rates import mosaic, other_codecs, single_file_sizes
-
-
-def nchw(x: np.ndarray) -> torch.Tensor:
-    """uint8 images (N, H, W[, C]) as the int64 (N, C, H, W) the coding model takes."""
-    t = torch.from_numpy(x.astype(np.int64))
-    return t[:, None] if t.dim() == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
 def main() -> None:
@@ -63,7 +57,7 @@ def main() -> None:
     t0 = time.time()
     figures = evaluate(zoo.load(name), x, is_samples=args.samples, elbo_samples=args.elbo_samples)
     cm = coding_model(name)
-    info = coding_neg_elbo(cm, nchw(x))
+    info = coding_neg_elbo(cm, as_tensor(x))
     figures.update(coding_neg_elbo_bits_per_dim=float(info.total.mean() / cm.cfg.dims),
                    coding_neg_elbo_nats_per_image=float(info.total.mean() * math.log(2)),
                    coding_kl_bits_per_image=float(info.latents.mean()),
@@ -95,7 +89,7 @@ def main() -> None:
 
     singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
     sizes, headers = single_file_sizes(name, singles)
-    single_elbo = coding_neg_elbo(cm, nchw(singles)).total
+    single_elbo = coding_neg_elbo(cm, as_tensor(singles)).total
     payload_bits = 8 * (np.array(sizes) - np.array(headers))
     out["single_files"] = {"images": len(singles), "mean_bytes": float(np.mean(sizes)),
                            "mean_header_bytes": float(np.mean(headers)),
