@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -165,15 +166,17 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     if lossy:
         # The checksum covers what the decoder will generate, so corruption is still caught.
         stored = _array(bitsback.encode_lossy(stack, cm, x, batch, seed, effort))
+        mode, words = "lossy", stack.words()
     else:
-        info = bitsback.encode_lossless(stack, cm, x, chunk_max, batch, progress)
+        # Never worse than plain zlib of the pixels (plus the header). zlib lets go of the GIL,
+        # so the fallback is made on a second thread while the model codes.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            plain = pool.submit(fallback.pack, imgs.pixels)
+            info = bitsback.encode_lossless(stack, cm, x, chunk_max, batch, progress)
+            mode, words = "lossless", stack.words()
+            if len(plain.result()) < len(words):
+                mode, words = "stored", plain.result()
         stored = imgs.pixels
-    mode, words = ("lossy" if lossy else "lossless"), stack.words()
-    if not lossy:
-        # Never worse than plain zlib of the pixels (plus the header).
-        plain = fallback.pack(imgs.pixels)
-        if len(plain) < len(words):
-            mode, words = "stored", plain
     header = container.Header(
         mode=mode, model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
         height=x.shape[2], width=x.shape[3], channels=cm.cfg.channels,

@@ -118,7 +118,10 @@ def train(dataset, data_dir, out, epochs, resume, batch_size, lr, lr_decay, seed
               help="Model folder (weights.safetensors + config.json + train_log.json).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder with the data sets.")
 @click.option("--calibration", type=int, default=2000, show_default=True, help="Training images that set activation ranges.")
-def convert(model_dir, data_dir, calibration) -> None:
+@click.option("--lossy-bins", type=click.FloatRange(min=1.0, max=64.0), default=4.0, show_default=True,
+              help="Lossy mode: bins per typical posterior width of each latent dimension (finer: "
+                   "bigger lossy files, closer to the original).")
+def convert(model_dir, data_dir, calibration, lossy_bins) -> None:
     """Build the exact integer coding form of a trained model (coding.safetensors + coding.json)."""
     import torch
 
@@ -129,7 +132,7 @@ def convert(model_dir, data_dir, calibration) -> None:
     order = np.random.default_rng(0).permutation(len(x))[:calibration]
     torch.manual_seed(0)
     try:
-        cm = coding.convert(zoo.load(model_dir), data.to_tensor(x[np.sort(order)]))
+        cm = coding.convert(zoo.load(model_dir), data.to_tensor(x[np.sort(order)]), lossy_bins)
     except ValueError as e:  # a layer that cannot be made exact: say which, write nothing
         raise CodecError(f"cannot build an exact coding form: {e}") from None
     cm.save(model_dir)
