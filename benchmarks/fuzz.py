@@ -1,6 +1,6 @@
 """Hostile archives: mutate real .vlae files and check that every one decodes exactly or is refused.
 
-Run: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--timeout 20]
+Run: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--timeout 20] [--threads 1]
 Writes benchmarks/results/fuzz.json and fuzz.md.
 
 Seeds are small archives of every shipped model and mode. Mutations: bit flips, byte
@@ -27,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 import vlae_codec
@@ -70,12 +71,13 @@ def mutate(blob: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
     body = bytearray(blob[:-4])
     if kind == "header":
         header, words = container.unpack(blob)
-        fields = ["count", "height", "width", "channels", "bit_depth", "chunk_max", "seed", "layout", "mode",
-                  "model_id", "names", "checksum", "words"]
+        fields = ["count", "height", "width", "channels", "bit_depth", "chunk_max", "seed", "version", "layout",
+                  "mode", "model_id", "names", "checksum", "words"]
         field = str(rng.choice(fields))
         extremes = {"count": [0, 2, 1 << 24, (1 << 24) + 1, 1 << 40], "height": [0, 1, 27, 29, 1 << 14, 1 << 20],
                     "width": [0, 1, 1 << 14, 1 << 30], "channels": [0, 2, 3, 4, 5, 1 << 20], "bit_depth": [0, 2, 8, 16, 99],
-                    "chunk_max": [0, 1, 4096, 4097, 1 << 50], "seed": [None, 0, (1 << 62) - 1, 1 << 62]}
+                    "chunk_max": [0, 1, 4096, 4097, 1 << 50], "seed": [None, 0, (1 << 62) - 1, 1 << 62],
+                    "version": [0, 1, 2, 3, 255]}
         if field in extremes:
             value = extremes[field][rng.integers(len(extremes[field]))]
             header = dataclasses.replace(header, **{field: None if value is None else int(value)})
@@ -165,9 +167,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per case")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: cases are small, and more threads only contend)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     t0 = time.time()
-    result = {"provenance": provenance(), **run(args.cases, args.seed, args.timeout, args.data_dir)}
+    result = {"provenance": {**provenance(), "torch_threads": args.threads}, **run(args.cases, args.seed, args.timeout, args.data_dir)}
     result["seconds"] = round(time.time() - t0, 1)
     import resource
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

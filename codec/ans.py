@@ -12,7 +12,10 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from .errors import FormatError
 from .model.coding import PRECISION
+
+GUARD = (1, 0, 0)  # a guarded payload's first 33 bits: one bit, then two 16-bit zeros
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 _UNIFORM = constriction.stream.model.Uniform()
 
@@ -24,13 +27,27 @@ def information_bits(symbols: np.ndarray, freqs: np.ndarray) -> np.ndarray:
 
 
 class Stack:
-    """A stack of ANS words; the last symbol pushed is the first popped."""
+    """A stack of ANS words; the last symbol pushed is the first popped.
 
-    def __init__(self, words: np.ndarray | None = None):
+    Since format version 2 a payload is guarded: its first 33 bits are GUARD, pushed onto the
+    empty coder before anything else, and the encoder notes its floor, the fewest valid bits
+    its stack held after any pop. A decoder's stack passes through the same states in reverse,
+    so a pop that finds fewer valid bits than the floor means the payload has run out: the
+    file is damaged or its header claims more than was coded. That pop raises at once rather
+    than decoding symbol 0 for as long as the header asks, which an exhausted coder would do.
+    A version 1 payload has no guard and no floor (`guarded=False`)."""
+
+    def __init__(self, words: np.ndarray | None = None, floor: int = 0, guarded: bool = True):
+        self._guarded = guarded
+        self._decoding = words is not None
         if words is None:
             self._coder = constriction.stream.stack.AnsCoder()
+            if guarded:
+                self.push_uniform(np.array([GUARD[0]]), 2)
+                self.push_uniform(np.array(GUARD[1:]), 1 << 16)
         else:
             self._coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
+        self.floor = floor if self._decoding else self.valid_bits()
 
     def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Push symbols (n,) under tables (n, K); `pop` with the same tables returns them in order."""
@@ -43,7 +60,10 @@ class Stack:
         """Pop one symbol per table row (n, K), in row order."""
         if len(freqs) == 0:
             return np.zeros(0, dtype=np.int64)
-        return self._coder.decode(_CATEGORICAL, _weights(freqs)).astype(np.int64)
+        self._check_not_dry()
+        out = self._coder.decode(_CATEGORICAL, _weights(freqs)).astype(np.int64)
+        self._note_floor()
+        return out
 
     def push_uniform(self, symbols: np.ndarray, k: int) -> None:
         """Push symbols in [0, k) with k a power of two (so each costs exactly log2 k bits)."""
@@ -55,7 +75,10 @@ class Stack:
     def pop_uniform(self, n: int, k: int) -> np.ndarray:
         if n == 0 or k == 1:
             return np.zeros(n, dtype=np.int64)
-        return self._coder.decode(_UNIFORM, np.full(n, k, dtype=np.int32)).astype(np.int64)
+        self._check_not_dry()
+        out = self._coder.decode(_UNIFORM, np.full(n, k, dtype=np.int32)).astype(np.int64)
+        self._note_floor()
+        return out
 
     def words(self) -> np.ndarray:
         """The compressed words (uint32), everything needed to pop what was pushed."""
@@ -64,8 +87,27 @@ class Stack:
     def num_bits(self) -> int:
         return int(self._coder.num_bits())
 
-    def is_empty(self) -> bool:
+    def valid_bits(self) -> int:
+        return int(self._coder.num_valid_bits())
+
+    def finished(self) -> bool:
+        """Whether everything was popped: the guard (if any) comes off last and leaves nothing."""
+        if self._guarded:
+            if self.valid_bits() < self.floor:
+                return False
+            tail = self._coder.decode(_UNIFORM, np.array([1 << 16, 1 << 16], dtype=np.int32))
+            head = self._coder.decode(_UNIFORM, np.array([2], dtype=np.int32))
+            if (int(head[0]), *map(int, tail)) != GUARD:
+                return False
         return bool(self._coder.is_empty())
+
+    def _check_not_dry(self) -> None:
+        if self._decoding and self._guarded and self.valid_bits() < self.floor:
+            raise FormatError("file is corrupt (its payload ran out before decoding ended)")
+
+    def _note_floor(self) -> None:
+        if not self._decoding and self._guarded:
+            self.floor = min(self.floor, self.valid_bits())
 
 
 class SamplingStack:

@@ -182,7 +182,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         height=x.shape[2], width=x.shape[3], channels=cm.cfg.channels,
         bit_depth=1 if cm.cfg.likelihood == "bernoulli" else 8, count=len(x), layout=imgs.layout,
         chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
-        names=imgs.names)
+        names=imgs.names, floor=stack.floor if mode != "stored" else 0)
     return Encoded(container.pack(header, words), info)
 
 
@@ -209,14 +209,14 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         raise FormatError("file geometry does not match its model")
     h, w = header.height, header.width
     try:
-        stack = Stack(words)
+        stack = Stack(words, floor=header.floor, guarded=header.version >= 2)
         if header.mode == "lossy":
             x = bitsback.decode_lossy(stack, cm, header.count, h, w, batch, header.seed)
         else:
             x = bitsback.decode_lossless(stack, cm, header.count, h, w, header.chunk_max, batch, progress)
     except (ValueError, RuntimeError, IndexError, OverflowError) as e:
         raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
-    if not stack.is_empty():
+    if not stack.finished():
         raise FormatError("file is corrupt (payload has words left over)")
     return _checked(_array(x), header)
 

@@ -140,6 +140,32 @@ def convert(model_dir, data_dir, calibration, lossy_bins) -> None:
     click.echo(f"coding form written to {model_dir}: {active} active latent dimensions")
 
 
+@main.command()
+@click.option("--from", "source", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Training run folder to grow (its checkpoint/ and train_log.json), stopped at an epoch's end.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New run folder; resume it with train --resume.")
+@click.option("--pixel-hidden", type=int, default=None, help="Hidden units of the pixel head [default: unchanged].")
+@click.option("--pixel-layers", type=int, default=None, help="1x1 layers of the pixel head [default: unchanged].")
+@click.option("--window-rows", type=int, default=None, help="Rows above a pixel that it sees [default: unchanged].")
+@click.option("--window-half-width", type=int, default=None, help="Columns each side that it sees [default: unchanged].")
+def grow(source, out, pixel_hidden, pixel_layers, window_rows, window_half_width) -> None:
+    """Grow a training run's pixel head without changing what it computes, to train on from there."""
+    import dataclasses
+
+    from .model import grow as grow_mod
+    from .model.config import VLAEConfig
+
+    cfg = VLAEConfig.from_dict(json.loads((Path(source) / "train_log.json").read_text())["config"])
+    given = dict(pixel_hidden=pixel_hidden, pixel_layers=pixel_layers, window_rows=window_rows,
+                 window_half_width=window_half_width)
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
+    try:
+        grow_mod.grow_run(source, out, cfg)
+    except (ValueError, FileExistsError) as e:
+        raise CodecError(str(e)) from None
+    click.echo(f"grown run written to {out}; continue with: vlae-codec train --dataset DATASET --out {out} --resume --epochs N")
+
+
 def _load_eval_data(spec: str) -> np.ndarray:
     path, _, key = spec.partition(":") if spec.count(":") == 1 and not Path(spec).exists() else (spec, "", "")
     p = Path(path)
@@ -381,7 +407,7 @@ def info(file, as_json) -> None:
     except OSError as e:
         raise InputError(f"{file}: cannot read ({e.strerror})") from None
     header, words = container.unpack(data)
-    d = {"file": file, "bytes": len(data), "format_version": container.VERSION, "mode": header.mode,
+    d = {"file": file, "bytes": len(data), "format_version": header.version, "mode": header.mode,
          "model": header.model_id, "model_hash": header.model_hash.hex(), "images": header.count,
          "height": header.height, "width": header.width, "channels": header.channels,
          "bit_depth": header.bit_depth, "layout": header.layout, "chunk_max": header.chunk_max,

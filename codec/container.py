@@ -12,7 +12,7 @@ import numpy as np
 from .errors import FormatError
 
 MAGIC = b"VLAE"
-VERSION = 1
+VERSION = 2  # 2: the payload starts with a guard bit (see ans.Stack); 1 is still read
 MODES = {0: "lossless", 1: "lossy", 2: "stored"}
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
@@ -40,6 +40,8 @@ class Header:
     seed: int | None  # lossy only: None = each pixel's mean, else the sampling seed
     checksum: bytes  # 8-byte BLAKE2b of the decoded pixels
     names: list[str] = field(default_factory=list)
+    version: int = VERSION  # format version: files are written in VERSION, read back as they were
+    floor: int = 0  # version 2: the fewest valid bits the encoder's ANS stack held (see ans.Stack)
 
 
 def pixel_checksum(images: np.ndarray) -> bytes:
@@ -106,7 +108,7 @@ def pack(header: Header, words: np.ndarray) -> bytes:
     mode = {v: k for k, v in MODES.items()}[header.mode]
     layout = {v: k for k, v in LAYOUTS.items()}[header.layout]
     model_id = header.model_id.encode("utf-8")
-    parts = [MAGIC, bytes([VERSION, mode]), _varint(len(model_id)), model_id, header.model_hash,
+    parts = [MAGIC, bytes([header.version, mode]), _varint(len(model_id)), model_id, header.model_hash,
              _varint(header.height), _varint(header.width), _varint(header.channels),
              _varint(header.bit_depth), _varint(header.count), bytes([layout])]
     if header.layout == "named":
@@ -114,7 +116,10 @@ def pack(header: Header, words: np.ndarray) -> bytes:
             raw = name.encode("utf-8")
             parts += [_varint(len(raw)), raw]
     parts += [_varint(header.chunk_max), _varint(0 if header.seed is None else header.seed + 1),
-              header.checksum, _varint(len(words)), np.asarray(words, dtype="<u4").tobytes()]
+              header.checksum]
+    if header.version >= 2:
+        parts.append(_varint(header.floor))
+    parts += [_varint(len(words)), np.asarray(words, dtype="<u4").tobytes()]
     body = b"".join(parts)
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -156,6 +161,7 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     chunk_max = r.varint(MAX_CHUNK, "chunk size")
     seed = r.varint(1 << 62, "seed")
     checksum = r.take(8)
+    floor = r.varint(32 * MAX_SUBPIXELS + 64, "payload floor") if version >= 2 else 0
     n_words = r.varint(MAX_SUBPIXELS, "payload length")
     raw = r.take(4 * n_words)
     if r.pos != len(body):
@@ -165,5 +171,5 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     if LAYOUTS[layout] == "single" and count != 1:
         raise FormatError("single-image file holds more than one image")
     header = Header(MODES[mode], model_id, model_hash, height, width, channels, bit_depth, count,
-                    LAYOUTS[layout], chunk_max, None if seed == 0 else seed - 1, checksum, names)
+                    LAYOUTS[layout], chunk_max, None if seed == 0 else seed - 1, checksum, names, version, floor)
     return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 import vlae_codec
 from vlae_codec import ans, bitsback, container
+from vlae_codec.api import as_tensor, coding_model
 from vlae_codec.errors import FormatError, InputError, ModelMismatch
 
 from conftest import load_test_set
@@ -132,6 +134,29 @@ def test_refuses_damaged_files(digits):
     newer[4] = container.VERSION + 1
     with pytest.raises(FormatError, match="newer"):
         vlae_codec.decompress(bytes(newer))
+
+
+def test_payload_that_runs_out_is_refused_at_once(digits):
+    # A header claiming 1,000 times the images: decoding pops garbage until the payload runs
+    # dry, and the guard bit makes that an error instead of zeros for a million digits.
+    header, words = container.unpack(vlae_codec.compress(digits[:20]))
+    bomb = container.pack(dataclasses.replace(header, count=20_000), words)
+    with pytest.raises(FormatError, match="ran out"):
+        vlae_codec.decompress(bomb)
+
+
+def test_version_1_files_still_decode(digits, model_name):
+    # Version 1 payloads have no guard bit.
+    x = digits[:7]
+    header, _ = container.unpack(vlae_codec.compress(x))
+    stack = ans.Stack(guarded=False)
+    bitsback.encode_lossless(stack, coding_model(model_name), as_tensor(x), header.chunk_max, 3)
+    old = container.pack(dataclasses.replace(header, version=1), stack.words())
+    assert container.unpack(old)[0].version == 1
+    assert np.array_equal(vlae_codec.decompress(old), x)
+    # A version 2 payload read as version 1 keeps its guard bit: words left over.
+    with pytest.raises(FormatError, match="left over"):
+        vlae_codec.decompress(container.pack(dataclasses.replace(header, version=1), container.unpack(vlae_codec.compress(x))[1]))
 
 
 def test_refuses_other_model_version(digits, model_name):

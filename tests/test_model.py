@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 
 from vlae_codec.model import VLAE, zoo
 from vlae_codec.model.decoder import window_mask
+from vlae_codec.model.grow import grow, grow_run
 from vlae_codec.model.prior import made_masks
 from vlae_codec.model.train import TrainOptions, train
 
@@ -110,6 +112,30 @@ def test_training_runs_and_resumes(tiny_config, tmp_path):
                 "valid_neg_elbo_bits_per_dim", "wall_seconds"):
         assert key in saved["epochs"][-1]
     assert zoo.load(out).cfg == tiny_config
+
+
+def test_grown_model_computes_the_same_and_trains_on(tiny_config, tiny_model, tmp_path):
+    bigger = dataclasses.replace(tiny_config, pixel_hidden=24, pixel_layers=3, window_rows=3, window_half_width=3)
+    grown = grow(tiny_model, bigger).eval()
+    x = (torch.rand(4, 1, 28, 28) < 0.2).float()
+    z = torch.randn(4, tiny_config.latent_dim)
+    with torch.no_grad():
+        assert torch.allclose(tiny_model.decoder(z, x), grown.decoder(z, x), atol=1e-5)
+    assert not any(torch.equal(a, b) for a, b in zip(grown.decoder.head.parameters(), tiny_model.decoder.head.parameters()))
+    with pytest.raises(ValueError, match="smaller"):
+        grow(tiny_model, dataclasses.replace(tiny_config, pixel_hidden=8))
+    with pytest.raises(ValueError, match="only"):
+        grow(tiny_model, dataclasses.replace(tiny_config, latent_dim=9))
+
+    # A run grown at an epoch's end resumes as the bigger model.
+    data_dir, run = _tiny_data(tmp_path), tmp_path / "run"
+    train("bmnist", run, data_dir=str(data_dir), cfg=tiny_config, opts=TrainOptions(epochs=1, batch_size=16),
+          progress=False)
+    grow_run(run, tmp_path / "grown", bigger)
+    log = train("bmnist", tmp_path / "grown", data_dir=str(data_dir), opts=TrainOptions(epochs=2), resume=True,
+                progress=False)
+    assert [e["epoch"] for e in log["epochs"]] == [1, 2] and "grown" in log["notes"][-1]
+    assert zoo.load(tmp_path / "grown").cfg == bigger
 
 
 def test_two_process_training_keeps_ranks_identical(tmp_path):
