@@ -205,7 +205,9 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         raise ModelMismatch(f"file was made with another version of model {header.model_id!r} "
                             f"(weights {header.model_hash.hex()}, here {cm.weights_hash[:16]})")
     cfg = cm.cfg
-    if header.channels != cfg.channels or (not cfg.block and (header.height, header.width) != (cfg.height, cfg.width)):
+    bit_depth = 1 if cfg.likelihood == "bernoulli" else 8
+    if (header.channels != cfg.channels or header.bit_depth != bit_depth
+            or (not cfg.block and (header.height, header.width) != (cfg.height, cfg.width))):
         raise FormatError("file geometry does not match its model")
     h, w = header.height, header.width
     try:
@@ -224,6 +226,8 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
 def _checked(out: np.ndarray, header: container.Header) -> Decoded:
     if container.pixel_checksum(out) != header.checksum:
         raise FormatError("file is corrupt (decoded pixels fail the checksum)")
+    if header.bit_depth == 1 and out.size and out.max() > 1:
+        raise FormatError("file is corrupt (a binary image holds values above 1)")
     return Decoded(out[0] if header.layout == "single" else out, header)
 
 

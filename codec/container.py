@@ -168,6 +168,10 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError("file has trailing bytes")
     if channels == 0 or bit_depth == 0 or (count and (height == 0 or width == 0)) or chunk_max == 0:
         raise FormatError("file has an impossible geometry")
+    if (channels, bit_depth) not in ((1, 1), (1, 8), (3, 8)):
+        raise FormatError(f"{channels} channels of bit depth {bit_depth} are not a supported image type")
+    if seed and MODES[mode] != "lossy":
+        raise FormatError("only a lossy file has a sampling seed")
     if LAYOUTS[layout] == "single" and count != 1:
         raise FormatError("single-image file holds more than one image")
     header = Header(MODES[mode], model_id, model_hash, height, width, channels, bit_depth, count,

@@ -136,6 +136,16 @@ def test_refuses_damaged_files(digits):
         vlae_codec.decompress(bytes(newer))
 
 
+def test_refuses_headers_that_contradict_the_file(digits, model_name):
+    header, words = container.unpack(vlae_codec.compress(digits[:3]))
+    for change, message in ((dict(bit_depth=16), "not a supported image type"),
+                            (dict(channels=3, bit_depth=1), "not a supported image type"),
+                            (dict(bit_depth=8 if model_name == "bmnist" else 1), "does not match its model"),
+                            (dict(seed=5), "only a lossy file")):
+        with pytest.raises(FormatError, match=message):
+            vlae_codec.decompress(container.pack(dataclasses.replace(header, **change), words))
+
+
 def test_payload_that_runs_out_is_refused_at_once(digits):
     # A header claiming 1,000 times the images: decoding pops garbage until the payload runs
     # dry, and the guard bit makes that an error instead of zeros for a million digits.
