@@ -12,7 +12,7 @@ import numpy as np
 from .errors import FormatError
 
 MAGIC = b"VLAE"
-VERSION = 2  # 2: the payload starts with a guard bit (see ans.Stack); 1 is still read
+VERSION = 2  # 2: guarded payloads and a floor in the header (see ans.Stack); version 1 is still read
 MODES = {0: "lossless", 1: "lossy", 2: "stored"}
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
