@@ -7,7 +7,6 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import vlae_codec
