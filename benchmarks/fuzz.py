@@ -172,7 +172,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    result = {"provenance": {**provenance(), "torch_threads": args.threads}, **run(args.cases, args.seed, args.timeout, args.data_dir)}
+    result = {"provenance": provenance(), **run(args.cases, args.seed, args.timeout, args.data_dir)}
     result["seconds"] = round(time.time() - t0, 1)
     import resource
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

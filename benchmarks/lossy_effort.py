@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-import vlae_codec
-from vlae_codec import container
 from vlae_codec.model import data, zoo
 
-import classifier
 from common import provenance, write
+from lossy import judge_and_classes, vlae_lossy
 
 
 def main() -> None:
@@ -34,19 +30,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dataset = json.loads((zoo.resolve(args.model) / zoo.LOG).read_text())["dataset"]
     x = data.load_split(dataset, "test", args.data_dir)[:args.limit]
-    judge = classifier.load(args.data_dir)
-    labels = classifier.predict(judge, x)
-    result = {"provenance": provenance(), "model": args.model, "dataset": dataset, "images": len(x), "runs": []}
-    for effort in args.efforts:
-        t0 = time.time()
-        blob = vlae_codec.compress(x, model=args.model, lossy=True, effort=effort)
-        seconds = time.time() - t0
-        recon = vlae_codec.decompress(blob)
-        result["runs"].append({
-            "effort": effort, "bytes": len(blob), "bytes_per_image": len(blob) / len(x),
-            "payload_bits_per_image": 32 * len(container.unpack(blob)[1]) / len(x),
-            "class_agreement": float(np.mean(classifier.predict(judge, recon) == labels)),
-            "compress_seconds": round(seconds, 1)})
+    judge, classes = judge_and_classes(x, args.data_dir)
+    result = {"provenance": provenance(), "model": args.model, "dataset": dataset, "images": len(x),
+              "runs": [vlae_lossy(args.model, x, classes, judge, effort)[0] for effort in args.efforts]}
     label = Path(args.model).name
     md = [f"# {label}: lossy mode on the whole {dataset} test set ({len(x):,} digits)", "",
           "| effort | bytes/digit (one archive) | class agreement | compress |", "| --- | --- | --- | --- |"]

@@ -31,8 +31,9 @@ def _timed(images, **kwargs) -> dict:
     back = vlae_codec.decompress(blob)
     t2 = time.time()
     original = np.asarray(Image.open(images).convert("RGB")) if isinstance(images, Path) else images
+    header = container.unpack(blob)[0]
     return {"bytes": len(blob), "bits_per_dim": 8 * len(blob) / original.size,
-            "format_version": container.unpack(blob)[0].version, "mode": container.unpack(blob)[0].mode,
+            "format_version": header.version, "mode": header.mode,
             "compress_seconds": round(t1 - t0, 1), "decompress_seconds": round(t2 - t1, 1),
             "exact": bool(back.shape == original.shape and np.array_equal(back, original))}
 

@@ -12,12 +12,10 @@ import argparse
 import numpy as np
 import torch
 
-from vlae_codec.accounting import coding_neg_elbo
-from vlae_codec.api import as_tensor, coding_model
 from vlae_codec.model import data
 
 from common import provenance, write
-from rates import single_file_sizes
+from rates import single_file_figures
 
 
 def main() -> None:
@@ -33,13 +31,7 @@ def main() -> None:
         x = data.load_split(name, "test", args.data_dir)
         # The same seeded digits as test_set.py's single-file figures.
         singles = x[np.random.default_rng(0).permutation(len(x))[:args.images]]
-        sizes, headers = single_file_sizes(name, singles)
-        elbo = coding_neg_elbo(coding_model(name), as_tensor(singles)).total
-        payload = 8 * (sizes - headers)
-        result["models"][name] = {"images": len(singles), "mean_bytes": float(sizes.mean()),
-                                  "mean_header_bytes": float(headers.mean()), "mean_payload_bits": float(payload.mean()),
-                                  "mean_neg_elbo_bits": float(elbo.mean()),
-                                  "payload_over_neg_elbo": float(payload.mean() / elbo.mean())}
+        result["models"][name] = single_file_figures(name, singles)
     md = ["# Single-image files", "", "| model | images | bytes per file | header | payload / -ELBO |",
           "| --- | --- | --- | --- | --- |"]
     md += [f"| {n} | {r['images']} | {r['mean_bytes']:.1f} | {r['mean_header_bytes']:.1f} | {r['payload_over_neg_elbo']:.3f} |"

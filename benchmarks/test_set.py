@@ -26,7 +26,7 @@ from vlae_codec.model.evaluate import evaluate
 
 import classifier
 from common import RESULTS, provenance, write
-from rates import mosaic, other_codecs, single_file_sizes
+from rates import mosaic, other_codecs, single_file_figures
 
 
 def main() -> None:
@@ -88,14 +88,7 @@ def main() -> None:
     out["other_codecs"] = others
 
     singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
-    sizes, headers = single_file_sizes(name, singles)
-    single_elbo = coding_neg_elbo(cm, as_tensor(singles)).total
-    payload_bits = 8 * (np.array(sizes) - np.array(headers))
-    out["single_files"] = {"images": len(singles), "mean_bytes": float(np.mean(sizes)),
-                           "mean_header_bytes": float(np.mean(headers)),
-                           "mean_payload_bits": float(payload_bits.mean()),
-                           "mean_neg_elbo_bits": float(single_elbo.mean()),
-                           "payload_over_neg_elbo": float(payload_bits.mean() / single_elbo.mean())}
+    out["single_files"] = single_file_figures(name, singles)
 
     # The digit classifier judges lossy reconstructions of digits; other images get no judge.
     judge = classifier.load(args.data_dir) if dataset in ("bmnist", "mnist") else None

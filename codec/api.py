@@ -180,7 +180,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     header = container.Header(
         mode=mode, model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
         height=x.shape[2], width=x.shape[3], channels=cm.cfg.channels,
-        bit_depth=1 if cm.cfg.likelihood == "bernoulli" else 8, count=len(x), layout=imgs.layout,
+        bit_depth=cm.bit_depth, count=len(x), layout=imgs.layout,
         chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
         names=imgs.names, floor=stack.floor if mode != "stored" else 0)
     return Encoded(container.pack(header, words), info)
@@ -205,8 +205,7 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         raise ModelMismatch(f"file was made with another version of model {header.model_id!r} "
                             f"(weights {header.model_hash.hex()}, here {cm.weights_hash[:16]})")
     cfg = cm.cfg
-    bit_depth = 1 if cfg.likelihood == "bernoulli" else 8
-    if (header.channels != cfg.channels or header.bit_depth != bit_depth
+    if (header.channels != cfg.channels or header.bit_depth != cm.bit_depth
             or (not cfg.block and (header.height, header.width) != (cfg.height, cfg.width))):
         raise FormatError("file geometry does not match its model")
     h, w = header.height, header.width

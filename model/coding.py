@@ -106,6 +106,11 @@ class CodingModel:
         return x if self.cfg.likelihood == "bernoulli" else 2 * x - 255
 
     # ---------------------------------------------------------------- posterior
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel of the images it codes: 1 (binary) or 8."""
+        return 1 if self.cfg.likelihood == "bernoulli" else 8
+
     def code_grid(self, height: int, width: int) -> tuple[int, int]:
         """Rows and columns of an image's grid of codes; (1, 1) for a global code."""
         b = self.cfg.block
@@ -409,8 +414,8 @@ def _choose_bins(model: VLAE, x: torch.Tensor, lossy_per_width: float) -> dict[s
     Lossless: fine bins (about 1/16 of that width), so discretization costs little.
     Lossy: `lossy_per_width` bins per width (4 by default): a few bits per active dimension
     above the KL buy a code close to the posterior mean, which is what keeps a digit's class
-    (measured on MNIST: bins as wide as the posterior lose it more often, and 8 per width keep
-    it half a point more often than 4).
+    (measured on MNIST: bins as wide as the posterior lose it more often; 8 per width kept it
+    as often as 4 on the whole test set, at 3 more bytes per digit).
     A dimension whose KL to its prior conditional is negligible (< 0.05 bits on average)
     gets one bin: z_i is the conditional's median, and it costs nothing.
     """
