@@ -71,7 +71,11 @@ class IntLayer:
         return replace(self, weight=self.weight.to(device), bias=bias, scale=self.scale.to(device))
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
-        out = {f"{prefix}.weight": self.weight, f"{prefix}.scale": self.scale}
+        # Weights fit in int16 (WEIGHT_BITS); stored so, a coding file is a quarter of float64's size.
+        weight = self.weight.to(torch.int16)
+        if not torch.equal(weight.to(self.weight.dtype), self.weight):
+            raise ValueError(f"{prefix}: weights are not integers within int16")
+        out = {f"{prefix}.weight": weight, f"{prefix}.scale": self.scale}
         if self.bias is not None:
             out[f"{prefix}.bias"] = self.bias
         return out
@@ -82,7 +86,8 @@ class IntLayer:
 
     @classmethod
     def from_saved(cls, prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> "IntLayer":
-        return cls(weight=tensors[f"{prefix}.weight"], bias=tensors.get(f"{prefix}.bias"),
+        # Older coding files hold the weights as float64; both load to the same float64 integers.
+        return cls(weight=tensors[f"{prefix}.weight"].to(torch.float64), bias=tensors.get(f"{prefix}.bias"),
                    scale=tensors[f"{prefix}.scale"], **meta)
 
 

@@ -43,6 +43,9 @@ class TrainOptions:
     grad_clip: float = 200.0
     seed: int = 0
     checkpoint_minutes: float = 5.0
+    # "bf16": the forward pass under bfloat16 autocast (the ELBO's own terms stay float32);
+    # "auto" picks it on CUDA and on CPUs with native bfloat16, where it trains about twice as fast.
+    precision: str = "auto"
     max_steps: int | None = None  # stop early (tests, smoke runs)
 
 
@@ -51,6 +54,16 @@ def free_bits_nats(opts: TrainOptions, epoch: float) -> float:
     hold, end = opts.free_bits_hold * opts.epochs, opts.free_bits_end * opts.epochs
     fade = 1.0 if epoch <= hold else max(0.0, (end - epoch) / max(end - hold, 1e-9))
     return opts.free_bits * LOG2 * fade
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether a precision setting ("auto", "bf16" or "fp32") trains under bfloat16 autocast here."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {precision!r} (use auto, bf16 or fp32)")
+    if precision == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available()
+                                         and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return precision == "bf16"
 
 
 def _ckpt_dir(out: Path) -> Path:
@@ -110,8 +123,8 @@ def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
 
     Under torchrun, each of the W processes takes every W-th image of each batch and
     DistributedDataParallel averages the gradients, so the run follows the same global batch
-    as one process; rank 0 alone evaluates and writes. On a GPU the forward pass runs in
-    bfloat16 autocast (mixed precision); the weights and the optimizer stay float32."""
+    as one process; rank 0 alone evaluates and writes. With bfloat16 (`use_bf16`) the forward
+    pass runs under autocast (mixed precision); the weights and the optimizer stay float32."""
     group = distributed.join(device)
     try:
         return fit(group, dataset, Path(out), data_dir, cfg, opts, resume, progress and group.is_main)[0]
@@ -159,8 +172,8 @@ def fit(group: distributed.Group, dataset: str, out: Path, data_dir: str | None,
     if group.world > 1:
         step_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[group.device.index] if group.device.type == "cuda" else None)
-    on_gpu = group.device.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else contextlib.nullcontext()
+    autocast = torch.autocast(group.device.type, dtype=torch.bfloat16) \
+        if use_bf16(opts.precision, group.device) else contextlib.nullcontext()
 
     dims = cfg.dims
     steps_per_epoch = len(train_x) // opts.batch_size

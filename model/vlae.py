@@ -20,6 +20,11 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor
     return (-0.5 * eps**2 - HALF_LOG_2PI - log_sigma).sum(dim=-1)
 
 
+def full_precision(t: torch.Tensor) -> torch.autocast:
+    """A region where autocast is off (float32 as written), on t's device."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 def code_rows(t: torch.Tensor) -> torch.Tensor:
     """Codes as rows (N, K, D): K = 1 for a global code (N, D), one per block for a grid (N, D, h, w)."""
     return t[:, None, :] if t.dim() == 2 else t.flatten(2).transpose(1, 2)
@@ -48,9 +53,15 @@ class VLAE(nn.Module):
         """One-sample estimates of the reconstruction term and KL, per image."""
         xf = self.x_in(x)
         mu, log_sigma = self.encoder(xf)
-        z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
-        kl = self.log_q_over_p(z, mu, log_sigma)
-        recon = -self.likelihood.log_prob(x, self.decoder(z, xf))
+        # Under bfloat16 autocast the networks may run in bf16, but the ELBO's terms are sums of
+        # thousands of log densities: they, and the prior, stay float32.
+        with full_precision(x):
+            mu, log_sigma = mu.float(), log_sigma.float()
+            z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+            kl = self.log_q_over_p(z, mu, log_sigma)
+        params = self.decoder(z, xf)
+        with full_precision(x):
+            recon = -self.likelihood.log_prob(x, params.float())
         return {"recon": recon, "kl": kl, "neg_elbo": recon + kl}
 
     def log_q_over_p(self, z: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:

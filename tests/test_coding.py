@@ -96,6 +96,23 @@ def test_tiny_model_converts_and_saves(tiny_model, tmp_path):
     loaded = coding.CodingModel.load(tmp_path)
     assert torch.equal(cm.posterior(x.long())[0], loaded.posterior(x.long())[0])
     assert len(loaded.weights_hash) == 64
+    for name, layer in cm.layers.items():
+        for key, value in layer.tensors(name).items():
+            assert torch.equal(value, loaded.layers[name].tensors(name)[key]), key
+
+
+def test_coding_files_with_float64_weights_still_load(tiny_model, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    cm = coding.convert(tiny_model, torch.bernoulli(torch.full((16, 1, 28, 28), 0.2)))
+    cm.save(tmp_path)
+    path = tmp_path / coding.FILES[0]
+    tensors = load_file(str(path))
+    assert tensors["head.window.weight"].dtype == torch.int16
+    save_file({k: v.double() if k.endswith(".weight") else v for k, v in tensors.items()}, str(path))
+    old = coding.CodingModel.load(tmp_path)
+    for name, layer in cm.layers.items():
+        assert torch.equal(layer.weight, old.layers[name].weight), name
 
 
 # Small untrained 8-bit models in coding form, for checks that need no training: greyscale

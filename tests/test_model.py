@@ -18,7 +18,7 @@ from vlae_codec.model import VLAE, zoo
 from vlae_codec.model.decoder import window_mask
 from vlae_codec.model.grow import grow, grow_run
 from vlae_codec.model.prior import made_masks
-from vlae_codec.model.train import TrainOptions, train
+from vlae_codec.model.train import TrainOptions, train, use_bf16
 
 
 def test_decoder_is_causal(tiny_model):
@@ -51,6 +51,29 @@ def test_window_is_what_the_docs_say(tiny_config):
     expected |= {(10, 10 + dx) for dx in range(1, w + 1)}
     assert changed == expected
     assert window_mask(r, w).sum() == r * (2 * w + 1) + w
+
+
+def test_bf16_autocast_keeps_the_elbo_terms_in_float32():
+    """Mixed precision rounds the networks' insides, not the ELBO: its terms stay float32 and close."""
+    from vlae_codec.model import VLAEConfig
+
+    torch.manual_seed(0)
+    cfg = VLAEConfig(likelihood="logistic_mixture", channels=3, block=8, height=32, width=32, mixtures=3,
+                     latent_dim=4, encoder_channels=(8, 8, 8), encoder_hidden=16, made_hidden=(12,),
+                     feature_channels=8, pixel_hidden=32)
+    model = VLAE(cfg)
+    x = torch.randint(0, 256, (4, 3, 32, 32)).float()
+    torch.manual_seed(1)
+    exact = model.elbo_terms(x)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model.elbo_terms(x)
+    for key in ("recon", "kl", "neg_elbo"):
+        assert mixed[key].dtype == torch.float32
+    assert torch.allclose(mixed["neg_elbo"], exact["neg_elbo"], rtol=1e-2)
+    assert not use_bf16("fp32", torch.device("cpu")) and use_bf16("bf16", torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision"):
+        use_bf16("fp16", torch.device("cpu"))
 
 
 def test_made_is_autoregressive(tiny_model):
