@@ -93,8 +93,8 @@ def main() -> None:
 @click.option("--threads", type=int, default=None, help="Torch CPU threads (per process).")
 @click.option("--device", default=None, help="Torch device, e.g. cpu or cuda:0 [default: this process's GPU if any].")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default=None,
-              help="bf16: mixed-precision forward pass, about twice as fast where the hardware has bfloat16; "
-                   "auto picks it on GPUs and such CPUs [default: auto].")
+              help="bf16: mixed-precision forward pass, faster where the hardware has bfloat16 (an epoch "
+                   "1.35x as fast on 2 Zen 4 cores); auto picks it on GPUs and such CPUs [default: auto].")
 def train(dataset, data_dir, out, epochs, resume, batch_size, lr, lr_decay, seed, max_steps, threads, device,
           precision) -> None:
     """Train a VLAE; writes weights, config, train_log.json and a resumable checkpoint to --out.

@@ -44,7 +44,7 @@ class TrainOptions:
     seed: int = 0
     checkpoint_minutes: float = 5.0
     # "bf16": the forward pass under bfloat16 autocast (the ELBO's own terms stay float32);
-    # "auto" picks it on CUDA and on CPUs with native bfloat16, where it trains about twice as fast.
+    # "auto" picks it on CUDA and on CPUs with native bfloat16 (an epoch 1.35x as fast on 2 Zen 4 cores).
     precision: str = "auto"
     max_steps: int | None = None  # stop early (tests, smoke runs)
 
@@ -61,9 +61,16 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"unknown precision {precision!r} (use auto, bf16 or fp32)")
     if precision == "auto":
-        return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available()
-                                         and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return device.type == "cuda" or (device.type == "cpu" and _cpu_has_bf16())
     return precision == "bf16"
+
+
+def _cpu_has_bf16() -> bool:
+    # torch has no public query for native bfloat16 on the CPU; its oneDNN backend's is private.
+    try:
+        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _ckpt_dir(out: Path) -> Path:
