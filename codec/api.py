@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import bitsback, container, fallback, images
+from . import bitsback, container, fallback, images, tuning
 from .ans import Stack
 from .errors import CodecError, FormatError, InputError, ModelMismatch
 from .model import zoo
@@ -130,21 +130,23 @@ def _array(x: torch.Tensor) -> np.ndarray:
 def compress(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
              chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
              progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
-             device: str | None = None) -> bytes:
+             device: str | None = None, offsets: bool = True) -> bytes:
     """Compress images (array (N,H,W[,C]) or (H,W), a PNG, a folder of PNGs or an .npy path) to bytes.
 
     Lossless by default; `lossy=True` keeps only the global code, and decompression then
     generates each pixel's mean given the pixels before it (or, with `seed`, a sample) given it;
     `effort` codes are tried and the one whose image is closest to the original is kept.
     `device` (e.g. "cuda") runs the networks there; the bytes are the same on any device.
+    `offsets` lets the encoder fit the pixel distributions to the images (codec/tuning.py),
+    where that saves more than it costs.
     """
-    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress, effort, device).data
+    return encode(images_or_path, model, lossy, seed, chunk_max, batch, progress, effort, device, offsets).data
 
 
 def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: int | None = None,
            chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
            progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
-           device: str | None = None) -> Encoded:
+           device: str | None = None, offsets: bool = True) -> Encoded:
     """`compress`, also returning the information content of every image."""
     check_device(device)  # before any work
     imgs = _as_images(images_or_path)
@@ -163,6 +165,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     x = as_tensor(imgs.pixels)
     stack = Stack()
     info = None
+    fitted, shift = None, 0
     if lossy:
         # The checksum covers what the decoder will generate, so corruption is still caught.
         stored = _array(bitsback.encode_lossy(stack, cm, x, batch, seed, effort))
@@ -172,7 +175,10 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            info = bitsback.encode_lossless(stack, cm, x, chunk_max, batch, progress)
+            fitted = tuning.offsets(cm, x) if offsets else None
+            tuned = cm.with_offsets(fitted)
+            shift = tuning.clean_shift(tuned, x[:1]) if len(x) else 0
+            info = bitsback.encode_lossless(stack, tuned, x, chunk_max, batch, progress, shift)
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()
@@ -182,7 +188,9 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         height=x.shape[2], width=x.shape[3], channels=cm.cfg.channels,
         bit_depth=cm.bit_depth, count=len(x), layout=imgs.layout,
         chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
-        names=imgs.names, floor=stack.floor if mode != "stored" else 0)
+        names=imgs.names, floor=stack.floor if mode != "stored" else 0,
+        offsets=fitted.tolist() if fitted is not None and mode == "lossless" else [],
+        clean_shift=shift if mode == "lossless" else 0)
     return Encoded(container.pack(header, words), info)
 
 
@@ -208,13 +216,19 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     if (header.channels != cfg.channels or header.bit_depth != cm.bit_depth
             or (not cfg.block and (header.height, header.width) != (cfg.height, cfg.width))):
         raise FormatError("file geometry does not match its model")
+    try:
+        cm = cm.with_offsets(torch.tensor(header.offsets) if header.offsets else None)
+        cm.clean_bins(header.clean_shift)
+    except ValueError as e:
+        raise FormatError(f"file does not fit its model ({e})") from None
     h, w = header.height, header.width
     try:
         stack = Stack(words, floor=header.floor, guarded=header.version >= 2)
         if header.mode == "lossy":
             x = bitsback.decode_lossy(stack, cm, header.count, h, w, batch, header.seed)
         else:
-            x = bitsback.decode_lossless(stack, cm, header.count, h, w, header.chunk_max, batch, progress)
+            x = bitsback.decode_lossless(stack, cm, header.count, h, w, header.chunk_max, batch, progress,
+                                         header.clean_shift)
     except (ValueError, RuntimeError, IndexError, OverflowError) as e:
         raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
     if not stack.finished():

@@ -7,7 +7,8 @@
 
 Images go in chunks; a chunk's pushes are what the next chunk pops. The first image has
 nothing to pop from, so it is coded without bits-back (the clean start): z is the
-posterior mean on the model's coarse "lossy" bins, coded under the prior, then x given z.
+posterior mean on coarse bins (the model's "lossy" bins, or 2^clean_shift times coarser,
+as the encoder picks per file), coded under the prior, then x given z.
 Chunks then grow 1, 2, 4, ... up to `chunk_max`, so each one finds enough bits to pop.
 Every bit of the clean start is in the file and in the accounting.
 """
@@ -88,39 +89,46 @@ def decode_chunk(stack, model: CodingModel, n: int, height: int, width: int, bat
     return x
 
 
-def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None) -> Info:
-    """Encode images with no bits to pop: z on the coarse bins, then x given z."""
+def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None,
+                 clean_shift: int = 0) -> Info:
+    """Encode images with no bits to pop: z on the coarse bins (`model.clean_bins`), then x given z."""
+    bins_per_dim = model.clean_bins(clean_shift)
     mu, _ = _posterior(model, x, batch)
-    bins, z = latents.snap(model, mu, model.lossy_bins)
+    bins, z = latents.snap(model, mu, bins_per_dim)
     recon = pixels.push_pixels(stack, model, x, _features(model, z, *x.shape[2:], batch), progress)
-    prior = latents.push_prior(stack, bins, model.lossy_bins)
+    prior = latents.push_prior(stack, bins, bins_per_dim)
     return Info(recon, np.full(len(x), prior))
 
 
 def decode_clean(stack, model: CodingModel, n: int, height: int, width: int, batch: int,
-                 progress=None) -> torch.Tensor:
-    bins = latents.pop_prior(stack, n, _codes(model, height, width), model.lossy_bins)
-    z = latents.from_bins(model, bins, model.lossy_bins)
+                 progress=None, clean_shift: int = 0) -> torch.Tensor:
+    bins_per_dim = model.clean_bins(clean_shift)
+    bins = latents.pop_prior(stack, n, _codes(model, height, width), bins_per_dim)
+    z = latents.from_bins(model, bins, bins_per_dim)
     return pixels.pop_pixels(stack, model, _features(model, z, height, width, batch), height, width, progress)
 
 
 def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int,
-                    progress=None) -> Info:
+                    progress=None, clean_shift: int = 0) -> Info:
     """Encode all images, chained; `progress(k)` is told of every k pixel positions done."""
     parts = []
     for start, stop in chunks(len(x), chunk_max):
-        encode = encode_clean if start == 0 else encode_chunk
-        parts.append(encode(stack, model, x[start:stop], batch, progress))
+        if start == 0:
+            parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift))
+        else:
+            parts.append(encode_chunk(stack, model, x[start:stop], batch, progress))
     return Info(np.concatenate([p.pixels for p in parts]), np.concatenate([p.latents for p in parts]))
 
 
 def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, chunk_max: int,
-                    batch: int, progress=None) -> torch.Tensor:
+                    batch: int, progress=None, clean_shift: int = 0) -> torch.Tensor:
     """Decode n images; chunks come off the stack last first."""
     out = []
     for start, stop in reversed(list(chunks(n, chunk_max))):
-        decode = decode_clean if start == 0 else decode_chunk
-        out.append(decode(stack, model, stop - start, height, width, batch, progress))
+        if start == 0:
+            out.append(decode_clean(stack, model, 1, height, width, batch, progress, clean_shift))
+        else:
+            out.append(decode_chunk(stack, model, stop - start, height, width, batch, progress))
     return torch.cat(out[::-1]) if out else torch.zeros(0, model.cfg.channels, height, width, dtype=torch.long)
 
 

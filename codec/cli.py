@@ -290,6 +290,9 @@ _device_option = click.option("--device", default=None,
               help="Lossy: sample pixels with this seed instead of taking each pixel's mean.")
 @click.option("--effort", type=click.IntRange(1, api.MAX_EFFORT), default=api.DEFAULT_EFFORT, show_default=True,
               help="Lossy: codes tried per image; the closest reconstruction is kept (time grows with it).")
+@click.option("--offsets/--no-offsets", default=True, show_default=True,
+              help="Lossless: fit the pixel distributions to the input and store the fit in the file (a few "
+                   "seconds; kept only where it saves bytes).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.option("--shard-size", type=click.IntRange(1), default=None,
               help="Write independent archives of at most this many images, and an index, into a folder "
@@ -299,22 +302,22 @@ _device_option = click.option("--device", default=None,
 @_batch_option
 @_device_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def compress(input_path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size, device,
-             threads) -> None:
+def compress(input_path, output, model, lossy, seed, effort, offsets, force, shard_size, workers, batch_size,
+             device, threads) -> None:
     """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file
     (or, with --shard-size, into a folder of independent archives)."""
     _set_threads(threads)
     api.check_device(device)
     if shard_size is not None:
-        _compress_shards(Path(input_path), output, model, lossy, seed, effort, force, shard_size, workers, batch_size,
-                         device)
+        _compress_shards(Path(input_path), output, model, lossy, seed, effort, offsets, force, shard_size, workers,
+                         batch_size, device)
         return
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
     bar, tick = _pixel_progress(imgs, "compress", sys.stderr.isatty() and imgs.pixels.size > 100_000)
     data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
-                        effort=effort, device=device)
+                        effort=effort, device=device, offsets=offsets)
     bar.close()
     api.write_file(data, out, force)
     size = out.stat().st_size
@@ -322,8 +325,8 @@ def compress(input_path, output, model, lossy, seed, effort, force, shard_size, 
     click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim")
 
 
-def _compress_shards(src: Path, output, model, lossy, seed, effort, force, shard_size, workers, batch_size,
-                     device) -> None:
+def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, force, shard_size, workers,
+                     batch_size, device) -> None:
     from . import shards
 
     out = Path(output) if output else src.with_name(src.name.rstrip("/")).with_suffix(".shards")
@@ -331,7 +334,7 @@ def _compress_shards(src: Path, output, model, lossy, seed, effort, force, shard
     imgs = images.read(src)
     workers = workers or os.cpu_count() or 1
     index = shards.compress(imgs, out, shard_size, workers, force, model=model, lossy=lossy, seed=seed,
-                            effort=effort, batch=batch_size, device=device)
+                            effort=effort, batch=batch_size, device=device, offsets=offsets)
     size = sum(s.bytes for s in index.shards)
     click.echo(f"{out}: {len(index.shards)} shard(s), {size} bytes, {index.images} image(s), "
                f"{8 * size / imgs.pixels.size:.4f} bits/dim")

@@ -12,7 +12,9 @@ import numpy as np
 from .errors import FormatError
 
 MAGIC = b"VLAE"
-VERSION = 2  # 2: guarded payloads and a floor in the header (see ans.Stack); version 1 is still read
+# 2: guarded payloads and a floor in the header (see ans.Stack); 3: pixel offsets, clean shift.
+# Versions 1 and 2 are still read.
+VERSION = 3
 MODES = {0: "lossless", 1: "lossy", 2: "stored"}
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
@@ -21,6 +23,9 @@ MAX_IMAGES = 1 << 24
 MAX_SUBPIXELS = 1 << 28
 MAX_CHUNK = 4096
 MAX_NAME = 4096
+MAX_OFFSETS = 64  # pixel parameter offsets: how many, and how large
+MAX_OFFSET = 1 << 12
+MAX_CLEAN_SHIFT = 12
 
 
 @dataclass
@@ -42,6 +47,8 @@ class Header:
     names: list[str] = field(default_factory=list)
     version: int = VERSION  # format version: files are written in VERSION, read back as they were
     floor: int = 0  # version 2: the fewest valid bits the encoder's ANS stack held (see ans.Stack)
+    offsets: list[int] = field(default_factory=list)  # version 3: pixel parameter offsets (codec/tuning.py)
+    clean_shift: int = 0  # version 3: the clean start's bins are the lossy bins / 2^clean_shift
 
 
 def pixel_checksum(images: np.ndarray) -> bytes:
@@ -58,6 +65,10 @@ def _varint(n: int) -> bytes:
         out.append(byte | (0x80 if n else 0))
         if not n:
             return bytes(out)
+
+
+def _zigzag(n: int) -> int:
+    return 2 * n if n >= 0 else -2 * n - 1
 
 
 class _Reader:
@@ -86,6 +97,10 @@ class _Reader:
                 return n
             if shift > 63:
                 raise FormatError(f"{what} is malformed")
+
+    def signed(self, limit: int, what: str) -> int:
+        n = self.varint(2 * limit, what)
+        return n // 2 if n % 2 == 0 else -(n + 1) // 2
 
     def text(self, what: str) -> str:
         raw = self.take(self.varint(MAX_NAME, f"{what} length"))
@@ -119,6 +134,9 @@ def pack(header: Header, words: np.ndarray) -> bytes:
               header.checksum]
     if header.version >= 2:
         parts.append(_varint(header.floor))
+    if header.version >= 3:
+        parts += [_varint(len(header.offsets))] + [_varint(_zigzag(o)) for o in header.offsets]
+        parts.append(_varint(header.clean_shift))
     parts += [_varint(len(words)), np.asarray(words, dtype="<u4").tobytes()]
     body = b"".join(parts)
     return body + struct.pack("<I", zlib.crc32(body))
@@ -162,6 +180,10 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     seed = r.varint(1 << 62, "seed")
     checksum = r.take(8)
     floor = r.varint(32 * MAX_SUBPIXELS + 64, "payload floor") if version >= 2 else 0
+    offsets, clean_shift = [], 0
+    if version >= 3:
+        offsets = [r.signed(MAX_OFFSET, "pixel offset") for _ in range(r.varint(MAX_OFFSETS, "offset count"))]
+        clean_shift = r.varint(MAX_CLEAN_SHIFT, "clean shift")
     n_words = r.varint(MAX_SUBPIXELS, "payload length")
     raw = r.take(4 * n_words)
     if r.pos != len(body):
@@ -172,8 +194,11 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError(f"{channels} channels of bit depth {bit_depth} are not a supported image type")
     if seed and MODES[mode] != "lossy":
         raise FormatError("only a lossy file has a sampling seed")
+    if (offsets or clean_shift) and MODES[mode] != "lossless":
+        raise FormatError("only a lossless file has pixel offsets or a clean shift")
     if LAYOUTS[layout] == "single" and count != 1:
         raise FormatError("single-image file holds more than one image")
     header = Header(MODES[mode], model_id, model_hash, height, width, channels, bit_depth, count,
-                    LAYOUTS[layout], chunk_max, None if seed == 0 else seed - 1, checksum, names, version, floor)
+                    LAYOUTS[layout], chunk_max, None if seed == 0 else seed - 1, checksum, names, version, floor,
+                    offsets, clean_shift)
     return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)

@@ -62,6 +62,8 @@ L_MAX = 24
 WEIGHT_BITS = 16  # mixture weight table output: exp(logit - max logit) * 2^WEIGHT_BITS
 PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (small enough to stay in cache)
 MAX_BINS_LOG2 = 12
+OFFSET_BITS = 6  # pixel parameter offsets (`with_offsets`) are multiples of 2^-OFFSET_BITS
+OFFSET_MAX = 4 << OFFSET_BITS
 FILES = ("coding.safetensors", "coding.json")
 
 
@@ -89,6 +91,7 @@ class CodingModel:
         self._window_matrix = torch.stack([w[:, :, r, c] for r, c in taps], dim=1).reshape(w.shape[0], -1)
         self._hash: str | None = None
         self.device = torch.device("cpu")  # where the networks run
+        self.offsets: torch.Tensor | None = None  # see `with_offsets`
 
     def to(self, device: str | torch.device) -> "CodingModel":
         """A copy whose networks run on `device` (see `network_device`); tables stay on the CPU."""
@@ -98,6 +101,37 @@ class CodingModel:
         moved._window_matrix = self._window_matrix.to(device)
         moved.device = device
         return moved
+
+    @property
+    def param_bits(self) -> torch.Tensor:
+        """Fixed-point position of each pixel parameter (P,): parameter p is stored times 2^bits[p]."""
+        if self.cfg.likelihood == "bernoulli":
+            return torch.full((self.channels,), LOGIT_BITS)
+        m = self.cfg.mixtures
+        per_channel = [LOGIT_BITS] * m + [MEAN_BITS] * m + [LOG_BITS] * m
+        return torch.tensor(per_channel * self.channels + [COEF_BITS] * len(self._pairs))
+
+    def with_offsets(self, offsets: torch.Tensor | None) -> "CodingModel":
+        """A copy whose pixel parameters are moved by `offsets` (P,) at 2^-OFFSET_BITS in each
+        parameter's own units, before their clamps (None: unmoved). A file may carry offsets
+        that fit its images better than the trained output layer (codec/offsets.py)."""
+        moved = copy.copy(self)
+        if offsets is None:
+            moved.offsets = None
+            return moved
+        offsets = torch.as_tensor(offsets, dtype=torch.long)
+        if offsets.shape != self.param_bits.shape or offsets.abs().max() > OFFSET_MAX:
+            raise ValueError(f"pixel offsets must be {len(self.param_bits)} integers within +-{OFFSET_MAX}")
+        moved.offsets = (offsets << (self.param_bits - OFFSET_BITS)).double()
+        return moved
+
+    def clean_bins(self, shift: int) -> list[int]:
+        """Bins per latent dimension for a file's clean start: the lossy bins divided by 2^shift
+        (at least 1). ValueError where the model stores no tables for them."""
+        bins = [max(1, k >> shift) for k in self.lossy_bins]
+        if shift < 0 or any(k > 1 and f"edges.{k}" not in self.tables for k in bins):
+            raise ValueError(f"model has no clean-start bins at shift {shift}")
+        return bins
 
     # ---------------------------------------------------------------- inputs
     def input(self, x: torch.Tensor) -> torch.Tensor:
@@ -187,6 +221,8 @@ class CodingModel:
         """The 1x1 layers, on pixels (M, C): hidden features to likelihood parameters."""
         for k in range(self.cfg.pixel_layers):
             h = self.layers[f"head.pw.{k}"].pointwise(h)
+        if self.offsets is not None:
+            h += self.offsets.to(h.device)
         if self.cfg.likelihood == "bernoulli":
             return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
         m, c = self.cfg.mixtures, self.channels
@@ -550,5 +586,7 @@ def convert(model: VLAE, calibration: torch.Tensor, lossy_bins_per_width: float 
             a = out
 
     bins = _choose_bins(model, calibration, lossy_bins_per_width)
-    tables = _tables(set(bins["lossless"]) | set(bins["lossy"]))
+    # Every power of two up to the largest count, so that a file's clean start can use coarser bins.
+    largest = max(bins["lossless"] + bins["lossy"])
+    tables = _tables({1 << i for i in range(largest.bit_length())})
     return CodingModel(cfg, layers, tables, bins)

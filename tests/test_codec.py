@@ -169,6 +169,55 @@ def test_version_1_files_still_decode(digits, model_name):
         vlae_codec.decompress(container.pack(dataclasses.replace(header, version=1), container.unpack(vlae_codec.compress(x))[1]))
 
 
+def test_version_2_files_still_decode(digits, model_name):
+    # Version 2 has neither pixel offsets nor a clean shift: the decoder codes without them.
+    x = digits[:7]
+    header, _ = container.unpack(vlae_codec.compress(x))
+    stack = ans.Stack()
+    bitsback.encode_lossless(stack, coding_model(model_name), as_tensor(x), header.chunk_max, 3)
+    old = dataclasses.replace(header, version=2, floor=stack.floor, offsets=[], clean_shift=0)
+    data = container.pack(old, stack.words())
+    assert container.unpack(data)[0] == old
+    assert np.array_equal(vlae_codec.decompress(data), x)
+
+
+def test_header_round_trips_offsets_and_clean_shift(digits):
+    header, words = container.unpack(vlae_codec.compress(digits[:3]))
+    changed = dataclasses.replace(header, offsets=[0, -1, 1, -256, 256, 4096, -4096], clean_shift=3)
+    back, back_words = container.unpack(container.pack(changed, words))
+    assert back == changed and np.array_equal(back_words, words)
+    for bad, message in ((dict(offsets=[4097]), "pixel offset"), (dict(clean_shift=13), "clean shift")):
+        with pytest.raises(FormatError, match=message):
+            container.unpack(container.pack(dataclasses.replace(header, **bad), words))
+
+
+def test_clean_shifts_round_trip_and_cost_log2_bins(digits, model_name):
+    """Every clean shift the model has tables for codes exactly, its code costing exactly
+    log2 of its bins; a file read with another shift than it was coded with is refused."""
+    cm, x = coding_model(model_name), as_tensor(digits[:4])
+    shifts = [s for s in range(6) if _has_clean_bins(cm, s)]
+    assert shifts[0] == 0
+    for shift in shifts:
+        stack = ans.Stack()
+        info = bitsback.encode_lossless(stack, cm, x, 2, 4, clean_shift=shift)
+        assert info.latents[0] == pytest.approx(np.log2(cm.clean_bins(shift)).sum())
+        back = bitsback.decode_lossless(ans.Stack(stack.words()), cm, 4, 28, 28, 2, 4, clean_shift=shift)
+        assert torch.equal(back, x)
+    header, words = container.unpack(vlae_codec.compress(digits[:3]))
+    for shift in range(container.MAX_CLEAN_SHIFT + 1):
+        if shift != header.clean_shift:
+            with pytest.raises(FormatError, match="corrupt" if _has_clean_bins(cm, shift) else "does not fit"):
+                vlae_codec.decompress(container.pack(dataclasses.replace(header, clean_shift=shift), words))
+
+
+def _has_clean_bins(cm, shift: int) -> bool:
+    try:
+        cm.clean_bins(shift)
+    except ValueError:
+        return False
+    return True
+
+
 def test_refuses_other_model_version(digits, model_name):
     header, words = container.unpack(vlae_codec.compress(digits[:3]))
     header.model_hash = bytes(8)
