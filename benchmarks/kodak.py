@@ -8,6 +8,7 @@ Writes benchmarks/results/kodak.json and kodak.md (or NAME.json/.md with --name)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -45,9 +46,11 @@ def measure_photo(photo: Path, model: str, threads: int, tmp: str) -> dict:
     d = run(["decompress", str(packed), "-o", str(back), "--threads", str(threads), "--force"]
             + (["--model", model] if Path(model).is_dir() else []))  # a model folder is not found by its id
     exact = bool(np.array_equal(np.asarray(Image.open(back)), pixels))
+    header = json.loads(run(["info", str(packed), "--json"])["stdout"])
     row = {"photo": photo.name, "height": pixels.shape[0], "width": pixels.shape[1],
            "bytes": packed.stat().st_size, "bits_per_dim": 8 * packed.stat().st_size / dims,
-           "round_trip_exact": exact,
+           "round_trip_exact": exact, "pixel_offsets": header.get("pixel_offsets"),
+           "clean_shift": header.get("clean_shift"),
            "compress_seconds": c["seconds"], "compress_peak_mib": c["peak_mib"],
            "decompress_seconds": d["seconds"], "decompress_peak_mib": d["peak_mib"]}
     for codec in codecs():
@@ -100,13 +103,15 @@ def main() -> None:
           f"{summary['decompress_seconds']:.1f} s (at most {summary['max_decompress_seconds']:.1f} s); peak memory of "
           f"either command at most {summary['max_peak_mib']:.0f} MiB. Times are for the whole command, model loading "
           "included.", "",
-          "| photo | size | bits/dim | PNG | WebP | JPEG-XL | compress s | decompress s | peak MiB | exact |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "| photo | size | bits/dim | PNG | WebP | JPEG-XL | compress s | decompress s | peak MiB | exact "
+          "| offsets | clean shift |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         md.append(f"| {r['photo']} | {r['width']}x{r['height']} | {r['bits_per_dim']:.4f} | "
                   f"{fmt(r.get('png_bits_per_dim'))} | {fmt(r.get('webp_bits_per_dim'))} | "
                   f"{fmt(r.get('jxl_bits_per_dim'))} | {r['compress_seconds']:.1f} | {r['decompress_seconds']:.1f} | "
-                  f"{max(r['compress_peak_mib'], r['decompress_peak_mib']):.0f} | {r['round_trip_exact']} |")
+                  f"{max(r['compress_peak_mib'], r['decompress_peak_mib']):.0f} | {r['round_trip_exact']} | "
+                  f"{r['pixel_offsets']} | {r['clean_shift']} |")
     write(args.name, result, "\n".join(md))
 
 

@@ -420,6 +420,9 @@ def info(file, as_json) -> None:
          "bit_depth": header.bit_depth, "layout": header.layout, "chunk_max": header.chunk_max,
          "payload_bytes": 4 * len(words), "header_bytes": len(data) - 4 * len(words),
          "bits_per_dim": 8 * len(data) / max(1, header.count * header.height * header.width * header.channels)}
+    if header.mode == "lossless":
+        d["pixel_offsets"] = len(header.offsets)
+        d["clean_shift"] = header.clean_shift
     if header.mode == "lossy":
         d["generation"] = "each pixel's mean" if header.seed is None else f"sampled, seed {header.seed}"
     if as_json:
