@@ -175,9 +175,9 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            fitted = tuning.offsets(cm, x) if offsets else None
+            shift = tuning.clean_shift(cm, x[:1]) if len(x) else 0
+            fitted = tuning.offsets(cm, x, shift) if offsets else None
             tuned = cm.with_offsets(fitted)
-            shift = tuning.clean_shift(tuned, x[:1]) if len(x) else 0
             info = bitsback.encode_lossless(stack, tuned, x, chunk_max, batch, progress, shift)
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):

@@ -28,14 +28,17 @@ LEARNING_RATE = 0.01
 MAX_CLEAN_SHIFT = 4
 
 
-def offsets(model: CodingModel, x: torch.Tensor) -> torch.Tensor | None:
+def offsets(model: CodingModel, x: torch.Tensor, clean_shift: int = 0) -> torch.Tensor | None:
     """Offsets (P,) for `model.with_offsets` that make images (N, C, H, W) cheaper to code,
-    or None where they would not pay for their own bytes."""
+    or None where they would not pay for their own bytes. A lone image is all clean start:
+    its pixels are fitted given its code on the clean bins of `clean_shift`, as they will be coded."""
     if len(x) == 0:
         return None
     crops = _crops(model, x)
-    mu, _ = model.posterior(crops)
-    params, values = _pixels(model, crops, mu)
+    z, _ = model.posterior(crops)
+    if len(x) == 1:
+        _, z = latents.snap(model, z, model.clean_bins(clean_shift))
+    params, values = _pixels(model, crops, z)
     likelihood = likelihoods.get(model.cfg)
 
     def nats(delta: torch.Tensor) -> float:
