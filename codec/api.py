@@ -175,10 +175,15 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            shift = tuning.clean_shift(cm, x[:1]) if len(x) else 0
-            fitted = tuning.offsets(cm, x, shift) if offsets else None
-            tuned = cm.with_offsets(fitted)
-            info = bitsback.encode_lossless(stack, tuned, x, chunk_max, batch, progress, shift)
+            pairs = tuning.candidates(cm, x, offsets)
+            best = None
+            for pair in pairs:
+                trial = Stack()
+                tick = None if progress is None else (lambda k: progress(k / len(pairs)))
+                coded = bitsback.encode_lossless(trial, cm.with_offsets(pair[0]), x, chunk_max, batch, tick, pair[1])
+                if best is None or trial.num_bits() < best[0].num_bits():
+                    best = (trial, coded, *pair)
+            stack, info, fitted, shift = best
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()

@@ -28,15 +28,39 @@ LEARNING_RATE = 0.01
 MAX_CLEAN_SHIFT = 4
 
 
-def offsets(model: CodingModel, x: torch.Tensor, clean_shift: int = 0) -> torch.Tensor | None:
+def candidates(model: CodingModel, x: torch.Tensor, fit_offsets: bool) -> list[tuple[torch.Tensor | None, int]]:
+    """(offsets, clean shift) pairs to code images (N, C, H, W) with; the encoder keeps the
+    smallest file. The clean shift is chosen first and the offsets fitted given it. A lone
+    image also gets the other order (offsets fitted to its posterior mean, then the shift):
+    the estimates on crops cannot tell the two apart, and each wins on about half of the Kodak
+    photos, by up to 0.02 bits/dim."""
+    if len(x) == 0:
+        return [(None, 0)]
+    shift = clean_shift(model, x[:1])
+    if not fit_offsets:
+        return [(None, shift)]
+    pairs = [(offsets(model, x, shift if len(x) == 1 else None), shift)]
+    if len(x) == 1:
+        fitted = offsets(model, x)
+        other = (fitted, clean_shift(model.with_offsets(fitted), x))
+        if other[1] != shift or not _same(other[0], pairs[0][0]):
+            pairs.append(other)
+    return pairs
+
+
+def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
+
+
+def offsets(model: CodingModel, x: torch.Tensor, clean_shift: int | None = None) -> torch.Tensor | None:
     """Offsets (P,) for `model.with_offsets` that make images (N, C, H, W) cheaper to code,
-    or None where they would not pay for their own bytes. A lone image is all clean start:
-    its pixels are fitted given its code on the clean bins of `clean_shift`, as they will be coded."""
+    or None where they would not pay for their own bytes. With `clean_shift`, the pixels are
+    fitted given codes on those clean bins (as a lone image is coded), else given the posterior mean."""
     if len(x) == 0:
         return None
     crops = _crops(model, x)
     z, _ = model.posterior(crops)
-    if len(x) == 1:
+    if clean_shift is not None:
         _, z = latents.snap(model, z, model.clean_bins(clean_shift))
     params, values = _pixels(model, crops, z)
     likelihood = likelihoods.get(model.cfg)
