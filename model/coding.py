@@ -105,16 +105,12 @@ class CodingModel:
     @property
     def param_bits(self) -> torch.Tensor:
         """Fixed-point position of each pixel parameter (P,): parameter p is stored times 2^bits[p]."""
-        if self.cfg.likelihood == "bernoulli":
-            return torch.full((self.channels,), LOGIT_BITS)
-        m = self.cfg.mixtures
-        per_channel = [LOGIT_BITS] * m + [MEAN_BITS] * m + [LOG_BITS] * m
-        return torch.tensor(per_channel * self.channels + [COEF_BITS] * len(self._pairs))
+        return pixel_param_bits(self.cfg)
 
     def with_offsets(self, offsets: torch.Tensor | None) -> "CodingModel":
         """A copy whose pixel parameters are moved by `offsets` (P,) at 2^-OFFSET_BITS in each
         parameter's own units, before their clamps (None: unmoved). A file may carry offsets
-        that fit its images better than the trained output layer (codec/offsets.py)."""
+        that fit its images better than the trained output layer (codec/tuning.py)."""
         moved = copy.copy(self)
         if offsets is None:
             moved.offsets = None
@@ -378,6 +374,16 @@ class CodingModel:
         return self._hash
 
 
+def pixel_param_bits(cfg: VLAEConfig) -> torch.Tensor:
+    """Fixed-point position of each pixel parameter (P,), in the likelihood's order: per channel
+    its mixture logits, means and log scales, then the channel coefficients."""
+    if cfg.likelihood == "bernoulli":
+        return torch.full((cfg.channels,), LOGIT_BITS)
+    m, c = cfg.mixtures, cfg.channels
+    per_channel = [LOGIT_BITS] * m + [MEAN_BITS] * m + [LOG_BITS] * m
+    return torch.tensor(per_channel * c + [COEF_BITS] * (c * (c - 1) // 2))
+
+
 def network_device(device: str | torch.device) -> torch.device:
     """The torch device `device` names, if the integer networks can run there exactly; else ValueError."""
     try:
@@ -569,13 +575,7 @@ def convert(model: VLAE, calibration: torch.Tensor, lossy_bins_per_width: float 
             features, out_bits=hidden_bits)
         add("head.window", "conv", head.window.weight * head.mask, None, xp, in_bits, in_max, win,
             out_bits=hidden_bits)
-        if cfg.likelihood == "bernoulli":
-            param_bits = LOGIT_BITS
-        else:
-            m, c = cfg.mixtures, cfg.channels
-            per_channel = [float(LOGIT_BITS)] * m + [float(MEAN_BITS)] * m + [float(LOG_BITS)] * m
-            pairs = c * (c - 1) // 2
-            param_bits = torch.tensor(per_channel * c + [float(COEF_BITS)] * pairs)
+        param_bits = pixel_param_bits(cfg).double()
         a, bits = torch.relu(win + features), hidden_bits
         for k, layer in enumerate(head.pointwise):
             is_last = k == len(head.pointwise) - 1
