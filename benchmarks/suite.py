@@ -26,10 +26,10 @@ import torch
 from PIL import Image
 
 from vlae_codec.api import coding_model
-from vlae_codec.model import data, zoo
+from vlae_codec.model import VLAEConfig, data, zoo
 
 import archive_size
-import kodak
+import photos
 import lossy
 import plots
 import rates
@@ -38,7 +38,7 @@ import speed
 from common import RESULTS, provenance
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("rates", "archive_size", "speed", "lossy")
+SECTIONS = ("rates", "archive_size", "speed", "lossy", "photos")
 DIGITS = ("bmnist", "mnist")  # data sets the digit classifier can judge
 GRID_DIGITS = 20
 
@@ -60,6 +60,7 @@ class Plan:
     crop_photo: str  # the photo whose centre crops time decompression against image size
     crop_sizes: tuple[int, ...]
     classic_speed_images: int  # images for PNG / WebP / JPEG-XL encode and decode speed
+    photo_limit: int | None  # photos per set for the photo models (None: every photo of the set)
     seed: int = 0  # of the test-set order
 
 
@@ -72,12 +73,13 @@ FULL = Plan(images={"bmnist": None, "mnist": None, "cifar": 2000}, elbo_samples=
             counts=(1, 10, 100, 1000, 10000), single_files=100, lossy_images=1000, lossy_efforts=(1, 4, 16),
             qualities=lossy.QUALITIES,
             kodak_photos=("kodim01.png", "kodim05.png", "kodim09.png", "kodim13.png", "kodim17.png", "kodim21.png"),
-            crop_photo="kodim01.png", crop_sizes=(32, 64, 128, 256, 512), classic_speed_images=1000)
+            crop_photo="kodim01.png", crop_sizes=(32, 64, 128, 256, 512), classic_speed_images=1000,
+            photo_limit=None)
 QUICK = Plan(images={"bmnist": 300, "mnist": 300, "cifar": 100}, elbo_samples=2,
              is_images={"bmnist": 50, "mnist": 50, "cifar": 20}, is_samples=10,
              counts=(1, 10, 100, 300), single_files=10, lossy_images=200, lossy_efforts=(1, 16),
              qualities=(0, 5, 20, 50, 90), kodak_photos=("kodim01.png",), crop_photo="kodim01.png",
-             crop_sizes=(32, 64, 128), classic_speed_images=200)
+             crop_sizes=(32, 64, 128), classic_speed_images=200, photo_limit=1)
 
 
 def log(message: str) -> None:
@@ -173,20 +175,35 @@ def measure_lossy(name: str, label: str, dataset: str, x: np.ndarray, order: np.
 def measure_rgb(name: str, label: str, plan: Plan, threads: int, data_dir: str | None) -> dict:
     """Kodak photos as single files through the CLI, and decompression time against image size."""
     folder = data.data_dir(data_dir) / "kodak"
-    photos = [folder / name for name in plan.kodak_photos if (folder / name).is_file()]
-    if len(photos) < len(plan.kodak_photos) or not (folder / plan.crop_photo).is_file():
+    files = [folder / name for name in plan.kodak_photos if (folder / name).is_file()]
+    if len(files) < len(plan.kodak_photos) or not (folder / plan.crop_photo).is_file():
         # Say so in the report rather than end a long run without results.
         return {"missing": f"{label}: the Kodak photos {', '.join(plan.kodak_photos)} are not all in {folder}, "
                            "so there are no Kodak rows and no decompression time against image size."}
-    log(f"{label}: {len(photos)} Kodak photos through the CLI")
+    log(f"{label}: {len(files)} Kodak photos through the CLI")
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [kodak.measure_photo(p, name, threads, tmp) for p in photos]
-        pixels = [np.asarray(Image.open(p).convert("RGB")) for p in photos]
+        rows = [photos.measure_photo(p, name, threads, tmp) for p in files]
+        pixels = [np.asarray(Image.open(p).convert("RGB")) for p in files]
         log(f"{label}: decompression time against image size")
         crop = np.asarray(Image.open(folder / plan.crop_photo).convert("RGB"))
         crops = speed.size_sweep(name, crop, plan.crop_sizes, threads, Path(tmp))
-    k = {"model": label, "summary": kodak.summarize(rows), "raw": rates.raw_photos(pixels), "photos": rows}
+    k = {"model": label, "summary": photos.summarize(rows), "raw": rates.raw_photos(pixels), "photos": rows}
     return {"kodak": k, "crops": crops}
+
+
+def measure_photo_model(name: str, plan: Plan, threads: int, data_dir: str | None) -> dict:
+    """A model trained on a folder of photos: each photo of its sets (Kodak, and the photos it held
+    out) as its own file through the CLI, against PNG, WebP and JPEG-XL."""
+    label = Path(name).name
+    channels = VLAEConfig.load(zoo.resolve(name) / zoo.CONFIG).channels
+    out = {}
+    for which in photos.SETS_FOR_CHANNELS[channels]:
+        files = photos.photos(which, data_dir, plan.photo_limit, model=name)
+        log(f"{label}: {len(files)} photos of the set {which} through the CLI")
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [photos.measure_photo(f, name, threads, tmp, photos.SETS[which][0]) for f in files]
+        out[which] = {"summary": photos.summarize(rows), "photos": rows}
+    return out
 
 
 def run(models: list[str], plan: Plan, threads: int, data_dir: str | None, out_dir: Path, command: str) -> dict:
@@ -197,7 +214,8 @@ def run(models: list[str], plan: Plan, threads: int, data_dir: str | None, out_d
     sections = {"rates": {"provenance": prov, "plan": plan_dict, "models": {}, "kodak": None, "missing": []},
                 "archive_size": {"provenance": prov, "models": {}},
                 "speed": {"provenance": prov, "threads": threads, "models": {}, "kodak": None, "crops": {}},
-                "lossy": {"provenance": prov, "models": {}}}
+                "lossy": {"provenance": prov, "models": {}},
+                "photos": {"provenance": prov, "threads": threads, "models": {}}}
     shipped = zoo.shipped_models()
     if "cifar" not in shipped:
         sections["rates"]["missing"].append(
@@ -206,6 +224,9 @@ def run(models: list[str], plan: Plan, threads: int, data_dir: str | None, out_d
             "`vlae_codec.model.zoo.shipped_models()`.")
     for name in models:
         label = Path(name).name
+        if "images" in json.loads((zoo.resolve(name) / zoo.LOG).read_text()):  # trained on a folder of photos
+            sections["photos"]["models"][label] = measure_photo_model(name, plan, threads, data_dir)
+            continue
         m = measure_model(name, plan, threads, data_dir, out_dir)
         for section in ("rates", "archive_size", "speed", "lossy"):
             if section in m:

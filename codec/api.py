@@ -70,12 +70,16 @@ def check_device(device: str | None) -> None:
             raise InputError(str(e)) from None
 
 
-# Which shipped model takes which kind of input, unless the user names one.
-MODEL_FOR_KIND = {"binary": "bmnist", "greyscale": "mnist", "rgb": "cifar"}
+# Which shipped model takes which kind of input, unless the user names one: the digit and CIFAR
+# models at the size they were trained on, the photo models at every other size
+# (benchmarks/results/model_choice.md measures the rule).
+MODEL_FOR_KIND = {"binary": "bmnist", "greyscale": "photo-grey", "rgb": "photo"}
+MODEL_FOR_SIZE = {("greyscale", 28, 28): "mnist", ("rgb", 32, 32): "cifar"}
 
 
 def choose_model(imgs: images.Images) -> str:
-    """The shipped model for an input: binary images go to bmnist, 8-bit greyscale to mnist, RGB to cifar."""
+    """The shipped model for an input: binary images go to bmnist; 28x28 greyscale to mnist and
+    other greyscale to photo-grey; 32x32 RGB to cifar and other RGB to photo."""
     if imgs.binary:
         kind = "binary"
     elif imgs.pixels.ndim == 3:
@@ -84,11 +88,12 @@ def choose_model(imgs: images.Images) -> str:
         kind = "rgb"
     else:
         kind = f"{imgs.pixels.shape[-1]}-channel"
-    name = MODEL_FOR_KIND.get(kind)
+    height, width = imgs.pixels.shape[1:3]
+    name = MODEL_FOR_SIZE.get((kind, height, width), MODEL_FOR_KIND.get(kind))
     if name is None or name not in zoo.shipped_models():
         raise InputError(f"no shipped model fits {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
-                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist, 8-bit greyscale (PNG mode L) mnist, "
-                         "RGB cifar")
+                         "binary images (1-bit PNG, or arrays of 0/1) use bmnist, 8-bit greyscale (PNG mode L) "
+                         "mnist or photo-grey, RGB cifar or photo")
     return name
 
 

@@ -24,8 +24,8 @@ def _pil(image: np.ndarray, binary: bool) -> Image.Image:
     return Image.fromarray(image)
 
 
-def encoded_size(image: np.ndarray, binary: bool, codec: str) -> int:
-    """Bytes of one image as a lossless file of the given codec ("png", "webp" or "jxl")."""
+def encode(image: np.ndarray, binary: bool, codec: str) -> bytes:
+    """One image as a lossless file of the given codec ("png", "webp" or "jxl")."""
     im = _pil(image, binary)
     buf = io.BytesIO()
     if codec == "png":
@@ -38,7 +38,18 @@ def encoded_size(image: np.ndarray, binary: bool, codec: str) -> int:
         im.save(buf, format="JXL", lossless=True, effort=9)
     else:
         raise ValueError(codec)
-    return buf.tell()
+    return buf.getvalue()
+
+
+def decode(encoded: bytes) -> np.ndarray:
+    """The pixels of an encoded image file."""
+    with Image.open(io.BytesIO(encoded)) as im:
+        return np.asarray(im)
+
+
+def encoded_size(image: np.ndarray, binary: bool, codec: str) -> int:
+    """Bytes of one image as a lossless file of the given codec ("png", "webp" or "jxl")."""
+    return len(encode(image, binary, codec))
 
 
 def sizes(images: np.ndarray, binary: bool) -> dict[str, int | None]:

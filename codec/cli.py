@@ -78,7 +78,16 @@ def main() -> None:
 
 # ------------------------------------------------------------------ model commands
 @main.command()
-@click.option("--dataset", required=True, help="Data set name: bmnist, mnist or cifar.")
+@click.option("--dataset", default=None, help="Data set name: bmnist, mnist or cifar (or --images).")
+@click.option("--images", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Train on random crops of the pictures in this folder instead; 10% of the files are held out.")
+@click.option("--preset", default=None,
+              help="With --images: the architecture, photo (RGB) or photo-grey (greyscale) [default: photo].")
+@click.option("--crop", type=click.IntRange(8), default=None, help="With --images: crop side in pixels [default: 64].")
+@click.option("--epoch-crops", type=click.IntRange(1), default=None,
+              help="With --images: crops per epoch [default: 4096].")
+@click.option("--init", default=None,
+              help="Start from this model's weights (a name or folder; a colour model may start a greyscale one).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the data sets [default: $VLAE_DATA or ../shared/data].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for checkpoints, log and weights.")
@@ -95,8 +104,8 @@ def main() -> None:
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default=None,
               help="bf16: mixed-precision forward pass, faster where the hardware has bfloat16 (an epoch "
                    "1.35x as fast on 2 Zen 4 cores); auto picks it on GPUs and such CPUs [default: auto].")
-def train(dataset, data_dir, out, epochs, resume, batch_size, lr, lr_decay, seed, max_steps, threads, device,
-          precision) -> None:
+def train(dataset, images, preset, crop, epoch_crops, init, data_dir, out, epochs, resume, batch_size, lr, lr_decay,
+          seed, max_steps, threads, device, precision) -> None:
     """Train a VLAE; writes weights, config, train_log.json and a resumable checkpoint to --out.
 
     Under torchrun it trains with DistributedDataParallel (gloo on CPU, nccl on GPU), the
@@ -104,9 +113,21 @@ def train(dataset, data_dir, out, epochs, resume, batch_size, lr, lr_decay, seed
     from .model.train import TrainOptions, train as run
 
     _set_threads(threads)
+    if images is not None and dataset is not None:
+        raise click.UsageError("give --dataset or --images, not both")
+    if images is None and dataset is None and not resume:
+        raise click.UsageError("give --dataset NAME or --images FOLDER")
+    if preset is not None and images is None:
+        raise click.UsageError("--preset goes with --images")
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
-                                   max_steps=max_steps, precision=precision).items() if v is not None}
-    log = run(dataset, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume, device=device)
+                                   max_steps=max_steps, precision=precision, crop=crop,
+                                   epoch_crops=epoch_crops).items() if v is not None}
+    name = dataset or (preset or "photo" if images is not None else None)
+    try:
+        log = run(name, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume, device=device,
+                  images=images, init=init)
+    except (ValueError, FileNotFoundError) as e:
+        raise CodecError(str(e)) from None
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if not log["epochs"]:
@@ -132,16 +153,28 @@ def convert(model_dir, data_dir, calibration, lossy_bins) -> None:
     from .model import coding, data, zoo
 
     log = json.loads((Path(model_dir) / zoo.LOG).read_text())
-    x = data.load_split(log["dataset"], "train", data_dir)
-    order = np.random.default_rng(0).permutation(len(x))[:calibration]
+    if "images" in log:
+        x = _calibration_crops(log, calibration)
+    else:
+        x = data.load_split(log["dataset"], "train", data_dir)
+        x = x[np.sort(np.random.default_rng(0).permutation(len(x))[:calibration])]
     torch.manual_seed(0)
     try:
-        cm = coding.convert(zoo.load(model_dir), data.to_tensor(x[np.sort(order)]), lossy_bins)
+        cm = coding.convert(zoo.load(model_dir), data.to_tensor(x), lossy_bins)
     except ValueError as e:  # a layer that cannot be made exact: say which, write nothing
         raise CodecError(f"cannot build an exact coding form: {e}") from None
     cm.save(model_dir)
     active = sum(k > 1 for k in cm.lossless_bins)
     click.echo(f"coding form written to {model_dir}: {active} active latent dimensions")
+
+
+def _calibration_crops(log: dict, calibration: int) -> np.ndarray:
+    """Crops of a folder run's training pictures, as many pixels as `calibration` 32x32 images."""
+    from .model.folder import CALIBRATION_SEED, ImageFolder
+
+    crop = log["options"]["crop"]
+    folder = ImageFolder.open(log["images"], log["config"]["channels"], crop)
+    return folder.train_crops(max(1, calibration * 32 * 32 // crop**2), np.random.default_rng(CALIBRATION_SEED))
 
 
 @main.command()
@@ -258,19 +291,28 @@ def models(as_json) -> None:
         rows.append({"name": name, "input": f"{size} {cfg.likelihood}",
                      **{k: card.get(k) for k in ("data", "images", "neg_elbo_bits_per_dim",
                                                  "coding_neg_elbo_bits_per_dim", "nll_is_bits_per_dim",
-                                                 "kl_bits_per_image")}})
+                                                 "kl_bits_per_image", "real_bits_per_dim", "jxl_bits_per_dim")}})
     if as_json:
         click.echo(json.dumps(rows))
         return
     if not rows:
         click.echo("no shipped models")
     for r in rows:
-        nll = "" if r["nll_is_bits_per_dim"] is None else f"IS NLL {r['nll_is_bits_per_dim']:.4f}, "
-        figures = "no test figures" if r["images"] is None else (
-            f"test -ELBO {r['neg_elbo_bits_per_dim']:.4f} bits/dim (coding form "
+        click.echo(f"{r['name']:10s} {r['input']:24s} {_card_figures(r)}")
+
+
+def _card_figures(r: dict) -> str:
+    """One line of a model card's test figures: a photo model's are real file sizes on whole
+    photos, a fixed-size model's are its test set's ELBO."""
+    if r["images"] is None:
+        return "no test figures"
+    if r["real_bits_per_dim"] is not None:
+        return (f"{r['data']}: {r['real_bits_per_dim']:.4f} bits/dim in real files (coding -ELBO "
+                f"{r['coding_neg_elbo_bits_per_dim']:.4f}; JPEG-XL {r['jxl_bits_per_dim']:.4f})")
+    nll = "" if r["nll_is_bits_per_dim"] is None else f"IS NLL {r['nll_is_bits_per_dim']:.4f}, "
+    return (f"test -ELBO {r['neg_elbo_bits_per_dim']:.4f} bits/dim (coding form "
             f"{r['coding_neg_elbo_bits_per_dim']:.4f}), {nll}"
             f"KL {r['kl_bits_per_image']:.1f} bits, on {r['images']} images")
-        click.echo(f"{r['name']:8s} {r['input']:24s} {figures}")
 
 
 # ------------------------------------------------------------------ codec commands
@@ -294,6 +336,8 @@ _device_option = click.option("--device", default=None,
               help="Lossless: fit the pixel distributions to the input and store the fit in the file (a few "
                    "seconds; kept only where it saves bytes).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the file's size next to the coding "
+                                                      "model's -ELBO of what it codes.")
 @click.option("--shard-size", type=click.IntRange(1), default=None,
               help="Write independent archives of at most this many images, and an index, into a folder "
                    "[default OUTPUT: INPUT with .shards].")
@@ -302,8 +346,8 @@ _device_option = click.option("--device", default=None,
 @_batch_option
 @_device_option
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
-def compress(input_path, output, model, lossy, seed, effort, offsets, force, shard_size, workers, batch_size,
-             device, threads) -> None:
+def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_json, shard_size, workers,
+             batch_size, device, threads) -> None:
     """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file
     (or, with --shard-size, into a folder of independent archives)."""
     _set_threads(threads)
@@ -316,13 +360,22 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, sha
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
     bar, tick = _pixel_progress(imgs, "compress", sys.stderr.isatty() and imgs.pixels.size > 100_000)
-    data = api.compress(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
-                        effort=effort, device=device, offsets=offsets)
+    encoded = api.encode(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
+                         effort=effort, device=device, offsets=offsets)
     bar.close()
-    api.write_file(data, out, force)
-    size = out.stat().st_size
-    dims = imgs.pixels.size
-    click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim")
+    api.write_file(encoded.data, out, force)
+    size, dims = out.stat().st_size, imgs.pixels.size
+    header, words = container.unpack(encoded.data)
+    result = {"output": str(out), "model": header.model_id, "mode": header.mode, "images": len(imgs.pixels),
+              "subpixels": int(dims), "bytes": size, "header_bytes": size - 4 * len(words),
+              "bits_per_dim": 8 * size / dims,
+              "neg_elbo_bits_per_dim": None if encoded.info is None else float(encoded.info.total.sum() / dims)}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    elbo = "" if result["neg_elbo_bits_per_dim"] is None else (
+        f" (the coding model's -ELBO: {result['neg_elbo_bits_per_dim']:.4f} bits/dim)")
+    click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim{elbo}")
 
 
 def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, force, shard_size, workers,

@@ -64,3 +64,8 @@ PRESETS = {
                         block=8, latent_dim=16, encoder_channels=(64, 64, 96), made_hidden=(128, 128),
                         feature_channels=96, pixel_hidden=128, pixel_layers=2),
 }
+# Photo models share cifar's architecture (so a run can start from the trained cifar model) and
+# train on crops (TrainOptions.crop sets height and width); "photo-grey" codes one channel.
+# The shipped cifar model's pixel head was grown to 256 units (model/grow.py).
+PRESETS["photo"] = dataclasses.replace(PRESETS["cifar"], pixel_hidden=256)
+PRESETS["photo-grey"] = dataclasses.replace(PRESETS["photo"], channels=1)

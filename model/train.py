@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from . import data, distributed, zoo
+from . import data, distributed, transplant, zoo
 from .config import PRESETS, VLAEConfig
+from .folder import ImageFolder
 from .vlae import VLAE
 
 LOG2 = math.log(2)
@@ -47,6 +48,9 @@ class TrainOptions:
     # "auto" picks it on CUDA and on CPUs with native bfloat16 (an epoch 1.35x as fast on 2 Zen 4 cores).
     precision: str = "auto"
     max_steps: int | None = None  # stop early (tests, smoke runs)
+    # Training on a folder of pictures: crops of crop x crop pixels, epoch_crops of them per epoch.
+    crop: int = 64
+    epoch_crops: int = 4096
 
 
 def free_bits_nats(opts: TrainOptions, epoch: float) -> float:
@@ -123,10 +127,13 @@ def evaluate_elbo(model: VLAE, images: np.ndarray, batch_size: int = 500, device
     return {k: v / len(images) for k, v in totals.items()}
 
 
-def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
+def train(dataset: str | None, out: str | os.PathLike, data_dir: str | None = None,
           cfg: VLAEConfig | None = None, opts: TrainOptions | None = None,
-          resume: bool = False, progress: bool = True, device: str | None = None) -> dict:
-    """Train a VLAE on a named data set; writes checkpoints, the best EMA model and train_log.json.
+          resume: bool = False, progress: bool = True, device: str | None = None,
+          images: str | os.PathLike | None = None, init: str | None = None) -> dict:
+    """Train a VLAE on a named data set, or on random crops of a folder of `images` (the preset
+    `dataset` names the architecture); writes checkpoints, the best EMA model and train_log.json.
+    `init` (a model name or folder) gives the starting weights (model/transplant.py).
 
     Under torchrun, each of the W processes takes every W-th image of each batch and
     DistributedDataParallel averages the gradients, so the run follows the same global batch
@@ -134,40 +141,89 @@ def train(dataset: str, out: str | os.PathLike, data_dir: str | None = None,
     pass runs under autocast (mixed precision); the weights and the optimizer stay float32."""
     group = distributed.join(device)
     try:
-        return fit(group, dataset, Path(out), data_dir, cfg, opts, resume, progress and group.is_main)[0]
+        source = TrainingData(dataset, data_dir, images)
+        return fit(group, source, Path(out), cfg, opts, resume, progress and group.is_main, init)[0]
     finally:
         distributed.leave()
 
 
-def fit(group: distributed.Group, dataset: str, out: Path, data_dir: str | None, cfg: VLAEConfig | None,
-        opts: TrainOptions | None, resume: bool, progress: bool) -> tuple[dict, VLAE]:
-    """`train` within a joined process group; returns the log and this process's model."""
-    if group.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-    train_x = data.load_split(dataset, "train", data_dir)
-    valid_x = data.load_split(dataset, "valid", data_dir)
-    log_path = out / zoo.LOG
+class TrainingData:
+    """What a run trains and validates on: a named data set's splits, or crops of a folder of pictures."""
+
+    def __init__(self, dataset: str | None, data_dir: str | None, images: str | os.PathLike | None):
+        self.dataset, self.data_dir, self.images = dataset, data_dir, images
+        self.folder: ImageFolder | None = None
+        self.fixed_train: np.ndarray | None = None
+
+    def load(self, cfg: VLAEConfig, opts: TrainOptions, log: dict) -> None:
+        """Read the data; a resumed run reads the folder its log names."""
+        self.images = self.images or log.get("images")
+        self.dataset = self.dataset or log.get("dataset")
+        if self.images is not None:
+            self.folder = ImageFolder.open(self.images, cfg.channels, opts.crop)
+            self.valid = self.folder.valid_crops()
+        else:
+            self.fixed_train = data.load_split(self.dataset, "train", self.data_dir)
+            self.valid = data.load_split(self.dataset, "valid", self.data_dir)
+
+    def describe(self) -> dict:
+        if self.folder is None:
+            return {"train_images": len(self.fixed_train), "valid_images": len(self.valid)}
+        return {"images": str(Path(self.folder.folder).resolve()), "train_files": self.folder.train_names,
+                "held_out_files": self.folder.valid_names, "train_pixels": self.folder.train_pixels,
+                "valid_images": len(self.valid)}
+
+    def epoch_images(self, opts: TrainOptions, epoch: int) -> np.ndarray:
+        """The epoch's training images; fresh crops each epoch for a folder, the same on every process."""
+        if self.folder is None:
+            return self.fixed_train
+        return self.folder.train_crops(opts.epoch_crops, np.random.default_rng([opts.seed, epoch, 1]))
+
+
+def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: TrainOptions | None,
+               resume: bool) -> tuple[dict, VLAEConfig, TrainOptions]:
+    """The run's log, config and options: new, or read back from the checkpointed run."""
     if resume:
         if not (_ckpt_dir(out) / "state.json").is_file():
             raise FileNotFoundError(f"--resume: no checkpoint in {_ckpt_dir(out)}")
-        log = json.loads(log_path.read_text())
+        log = json.loads((out / zoo.LOG).read_text())
         cfg = VLAEConfig.from_dict(log["config"])
         # What the caller sets away from the defaults (say, more epochs) overrides the saved run.
         defaults = asdict(TrainOptions())
         given = {k: v for k, v in asdict(opts or TrainOptions()).items() if v != defaults[k]}
-        opts = TrainOptions(**{**log["options"], "max_steps": None, **given})
+        opts = TrainOptions(**{**defaults, **log["options"], "max_steps": None, **given})
+        source.load(cfg, opts, log)
     else:
-        cfg = cfg or PRESETS[dataset]
+        if source.dataset not in PRESETS:
+            raise ValueError(f"unknown preset {source.dataset!r}; known: {', '.join(PRESETS)}")
+        cfg = cfg or PRESETS[source.dataset]
         opts = opts or TrainOptions()
-        log = {"dataset": dataset, "config": json.loads(cfg.to_json()), "options": asdict(opts),
-               "train_images": len(train_x), "valid_images": len(valid_x), "epochs": []}
+        if source.images is not None:
+            cfg = replace(cfg, height=opts.crop, width=opts.crop)
+        log = {"dataset": source.dataset, "config": json.loads(cfg.to_json()), "epochs": []}
+        source.load(cfg, opts, log)
+        log.update(source.describe())
     log["options"] = asdict(opts)
+    return log, cfg, opts
+
+
+def fit(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConfig | None,
+        opts: TrainOptions | None, resume: bool, progress: bool, init: str | None = None) -> tuple[dict, VLAE]:
+    """`train` within a joined process group; returns the log and this process's model."""
+    if group.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    log_path = out / zoo.LOG
+    log, cfg, opts = _start_log(out, source, cfg, opts, resume)
+    valid_x = source.valid
     log["processes"] = group.world
     if opts.batch_size % group.world:
         raise ValueError(f"batch size {opts.batch_size} does not split over {group.world} processes")
+    if init is not None and not resume:
+        log["init"] = str(init)
 
     torch.manual_seed(opts.seed)
-    model = VLAE(cfg).to(group.device)
+    model = VLAE(cfg) if init is None or resume else transplant.start_from(zoo.load(init), cfg)
+    model = model.to(group.device)
     ema = VLAE(cfg).to(group.device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
@@ -183,7 +239,6 @@ def fit(group: distributed.Group, dataset: str, out: Path, data_dir: str | None,
         if use_bf16(opts.precision, group.device) else contextlib.nullcontext()
 
     dims = cfg.dims
-    steps_per_epoch = len(train_x) // opts.batch_size
     last_ckpt = time.time()
     run_start = time.time() - state["wall"]
     while state["epoch"] < opts.epochs:
@@ -193,6 +248,8 @@ def fit(group: distributed.Group, dataset: str, out: Path, data_dir: str | None,
             g["lr"] = lr
         # The permutation depends only on (seed, epoch), so a mid-epoch resume sees the same order,
         # and every process the same global batches.
+        train_x = source.epoch_images(opts, epoch)
+        steps_per_epoch = len(train_x) // opts.batch_size
         order = np.random.default_rng([opts.seed, epoch]).permutation(len(train_x))
         sums = state.get("epoch_sums", {"neg_elbo": 0.0, "kl": 0.0, "n": 0})
         local = {"neg_elbo": 0.0, "kl": 0.0, "n": 0}  # this process's share since the epoch (re)started

@@ -1,4 +1,4 @@
-"""Shared fixtures: data folder, small images, a tiny random model, and a CLI runner."""
+"""Shared fixtures: the shipped test data, small images, a tiny random model, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -10,37 +10,66 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vlae_codec.model import VLAE, VLAEConfig, data
 
 torch.set_num_threads(1)
+# The commands the tests start run single-threaded too, unless told otherwise (several tests pass
+# --threads): several OpenMP threads on a busy machine spin against each other and run many times
+# slower, and a test's result never depends on the thread count.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Samples of the test sets and photo crops, committed with the tests (tests/fixtures/make.py
+# made them): the default suite needs nothing outside the repository.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DIGIT_MODELS = ("bmnist", "mnist")
+_full_data: Path | str = "not looked up"  # the full data folder, or why there is none
 
 
-def data_file(name: str) -> Path:
+def pytest_addoption(parser):
+    parser.addoption("--full-data", default=None, metavar="DIR",
+                     help="The full data folder, for tests marked full_data [default: $VLAE_DATA or ../shared/data].")
+
+
+def pytest_configure(config):
+    # The full data folder is looked up as the user had it; everything the tests run then sees
+    # the fixtures as its data folder (subprocesses too), so no test reads ../shared by accident.
+    global _full_data
     try:
-        path = data.data_dir() / name
+        _full_data = data.data_dir(config.getoption("--full-data"))
     except data.DataError as e:
-        pytest.skip(f"data folder missing: {e}")
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    return path
-
-
-TEST_FILES = {"bmnist": "binarized_mnist.npz", "mnist": "mnist.npz"}
+        _full_data = str(e)
+    os.environ["VLAE_DATA"] = str(FIXTURES)
 
 
 def load_test_set(name: str) -> np.ndarray:
-    """A shipped model's test set (skips when the data folder lacks it)."""
-    data_file(TEST_FILES[name])
-    return data.load_split(name, "test")
+    """A fixed random sample (100 images) of a data set's test set, shipped in tests/fixtures."""
+    return data.load_split(name, "test", FIXTURES)
+
+
+def fixture_photo(stem: str) -> np.ndarray:
+    """An RGB photo crop shipped in tests/fixtures/crops, by file stem."""
+    return np.asarray(Image.open(FIXTURES / "crops" / f"{stem}.png").convert("RGB"))
+
+
+def full_test_set(name: str) -> np.ndarray:
+    """A data set's whole test set from the full data folder (only for tests marked full_data)."""
+    if isinstance(_full_data, str):
+        pytest.skip(f"full data folder missing: {_full_data}")
+    try:
+        return data.load_split(name, "test", _full_data)
+    except data.DataError as e:
+        pytest.skip(f"full data set missing: {e}")
 
 
 @pytest.fixture(scope="session")
 def bmnist_test() -> np.ndarray:
+    """The binarized MNIST test digits shipped with the tests."""
     return load_test_set("bmnist")
 
 
-@pytest.fixture(scope="module", params=sorted(TEST_FILES))
+@pytest.fixture(scope="module", params=DIGIT_MODELS)
 def model_name(request) -> str:
     """Each shipped model in turn, for tests that hold for all of them."""
     return request.param

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_test_set, run_cli
+from conftest import full_test_set, load_test_set, run_cli
 
 
 @pytest.fixture(scope="module")
 def digits(model_name):
-    return load_test_set(model_name)[::97][:40]
+    return load_test_set(model_name)[:40]
 
 
 def _binary(digits) -> bool:
@@ -198,6 +198,20 @@ def test_info_and_measure(tmp_path, digits):
     assert r.returncode == 0 and json.loads(r.stdout)["images"] == len(digits)
 
 
+def test_compress_json_reports_the_file_beside_its_elbo(tmp_path, digits):
+    """compress --json: the file's real size, its header, and the coding model's -ELBO of the
+    same images, which the file exceeds only by the header and a little coder slack."""
+    np.save(tmp_path / "x.npy", digits)
+    r = run_cli("compress", str(tmp_path / "x.npy"), "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    size = (tmp_path / "x.vlae").stat().st_size
+    assert m["bytes"] == size and m["images"] == len(digits) and m["subpixels"] == digits.size
+    assert m["bits_per_dim"] == 8 * size / digits.size and 0 < m["header_bytes"] < size
+    information = m["neg_elbo_bits_per_dim"] * digits.size / 8
+    assert information < size < information + m["header_bytes"] + 64
+
+
 def test_lossy_cli_is_repeatable(tmp_path, digits):
     np.save(tmp_path / "x.npy", digits[:10])
     outs = []
@@ -225,9 +239,23 @@ def test_models_lists_shipped_models(model_name):
     assert r.returncode == 0 and model_name in r.stdout
 
 
+def test_shipped_sample_round_trip(model_name, tmp_path):
+    """The tests' sample of the test set as one archive: exact, and its payload its information content to 0.5%."""
+    x = load_test_set(model_name)
+    np.save(tmp_path / "sample.npy", x)
+    r = run_cli("measure", str(tmp_path / "sample.npy"), "--json", "--no-baselines")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["roundtrip_ok"] is True and m["images"] == len(x)
+    # With 100 images the header is a few percent of the file: compare the payload alone.
+    info, payload_bits = m["neg_elbo_bits_per_dim"] * m["subpixels"], 8 * (m["bytes"] - m["header_bytes"])
+    assert info <= payload_bits <= info * 1.005 + 64
+
+
 @pytest.mark.slow
+@pytest.mark.full_data
 def test_full_test_set_round_trip(model_name, tmp_path):
-    np.save(tmp_path / "test.npy", load_test_set(model_name))
+    np.save(tmp_path / "test.npy", full_test_set(model_name))
     r = run_cli("measure", str(tmp_path / "test.npy"), "--json", "--no-baselines")
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)

@@ -20,7 +20,7 @@ def cm():
 
 @pytest.fixture(scope="module")
 def x(bmnist_test):
-    return torch.from_numpy(bmnist_test[::100].astype(np.int64))[:, None]
+    return torch.from_numpy(bmnist_test.astype(np.int64))[:, None]
 
 
 def _window_matches_full(cm, x, positions):
@@ -82,7 +82,7 @@ def test_snap_finds_the_bin_holding_the_mean(cm, x):
 
 def test_coding_elbo_is_close_to_float_elbo(cm, bmnist_test):
     """Quantization costs little: the coding form's -ELBO is within 1% of the float model's."""
-    images = bmnist_test[::50]
+    images = bmnist_test
     float_bits = evaluate(zoo.load("bmnist"), images, is_samples=0)["neg_elbo_bits_per_dim"]
     info = coding_neg_elbo(cm, torch.from_numpy(images.astype(np.int64))[:, None])
     coding_bits = info.total.mean() / cm.cfg.dims

@@ -20,7 +20,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
 @pytest.fixture(scope="module")
 def digits(model_name):
     """A few test digits of each shipped model."""
-    return load_test_set(model_name)[::1000][:6]
+    return load_test_set(model_name)[:6]
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ import vlae_codec
 from vlae_codec import container
 from vlae_codec.errors import FormatError
 
-from conftest import run_cli
+from conftest import FIXTURES, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import fuzz  # noqa: E402
 
 
-def test_mutated_archives_decode_exactly_or_are_refused(bmnist_test):
-    result = fuzz.run(cases=300, seed=1, timeout=20)
+def test_mutated_archives_decode_exactly_or_are_refused():
+    result = fuzz.run(cases=300, seed=1, timeout=20, data_dir=str(FIXTURES))
     assert result["bad_cases"] == [] and sum(result["outcomes"].values()) == 300
     assert result["outcomes"].get("refused", 0) > 200  # the mutations do reach the checks
 
