@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import signal
 import struct
 import sys
@@ -48,7 +49,7 @@ def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | No
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in zoo.shipped_models():
-            x = data.load_split(name, "test", data_dir)[:4]
+            x = _seed_images(name, data_dir)
             rgb = x.ndim == 4
             # An (H, W, 3) array would read as H greyscale images: a single photo comes as a PNG file.
             single = Path(tmp) / f"{name}.png"
@@ -59,6 +60,20 @@ def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | No
                 blob = vlae_codec.compress(images, model=name, **kwargs)
                 out.append((f"{name} {label}", blob, vlae_codec.decompress(blob)))
     return out
+
+
+def _seed_images(name: str, data_dir: str | None) -> np.ndarray:
+    """Four small images for a model: its test set's, or for a photo model crops of one photo
+    (the fixtures' crops, else a Kodak photo)."""
+    if name in data.DATASETS:
+        return data.load_split(name, "test", data_dir)[:4]
+    folder = data.data_dir(data_dir)
+    photo = min((folder / "crops").glob("*.png"), default=None) or folder / "kodak" / "kodim01.png"
+    if not photo.is_file():
+        raise data.DataError(f"no photo to make {name}'s fuzz seeds from in {folder}")
+    grey = json.loads((zoo.resolve(name) / zoo.CONFIG).read_text())["channels"] == 1
+    pixels = np.asarray(Image.open(photo).convert("L" if grey else "RGB"))
+    return np.stack([pixels[8 * i:8 * i + 24, :32] for i in range(4)])
 
 
 def _recrc(body: bytes) -> bytes:
