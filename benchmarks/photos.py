@@ -65,7 +65,7 @@ def classic_codecs(pixels: np.ndarray) -> dict:
         t0 = time.perf_counter()
         encoded = baselines.encode(pixels, False, codec)
         t1 = time.perf_counter()
-        decoded = baselines.decode(encoded)
+        decoded = baselines.decode(encoded, grey=pixels.ndim == 2)
         t2 = time.perf_counter()
         if not np.array_equal(decoded, pixels):
             raise SystemExit(f"{codec} did not round-trip")

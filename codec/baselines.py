@@ -41,10 +41,10 @@ def encode(image: np.ndarray, binary: bool, codec: str) -> bytes:
     return buf.getvalue()
 
 
-def decode(encoded: bytes) -> np.ndarray:
-    """The pixels of an encoded image file."""
+def decode(encoded: bytes, grey: bool = False) -> np.ndarray:
+    """The pixels of an encoded image file; `grey` for a greyscale image, which WebP stores as RGB."""
     with Image.open(io.BytesIO(encoded)) as im:
-        return np.asarray(im)
+        return np.asarray(im.convert("L") if grey and im.mode != "L" else im)
 
 
 def encoded_size(image: np.ndarray, binary: bool, codec: str) -> int:
