@@ -1,6 +1,6 @@
 """Hostile archives: mutate real .vlae files and check that every one decodes exactly or is refused.
 
-Run: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--timeout 20] [--threads 1]
+Run: python -m benchmarks.fuzz [--cases 10000] [--seed 0] [--timeout 20] [--threads 1]
 Writes benchmarks/results/fuzz.json and fuzz.md.
 
 Seeds are small archives of every shipped model and mode. Mutations: bit flips, byte
@@ -32,15 +32,24 @@ from PIL import Image
 
 import vlae_codec
 from vlae_codec import container
+from vlae_codec.api import coding_model
 from vlae_codec.errors import CodecError
 from vlae_codec.model import data, zoo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, write  # noqa: E402
+from .common import provenance, write
 
 
 class Hang(Exception):
     """A case ran past its time limit."""
+
+
+def _test_images(name: str, data_dir: str | None) -> np.ndarray:
+    """Four test images for a model: its data set's, or CIFAR-10's for a photo model (one
+    channel of them for a greyscale one)."""
+    if name in data.DATASETS:
+        return data.load_split(name, "test", data_dir)[:4]
+    x = data.load_split("cifar", "test", data_dir)[:4]
+    return x[..., 1] if coding_model(name).cfg.channels == 1 else x
 
 
 def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | None]]:
@@ -48,7 +57,7 @@ def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | No
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in zoo.shipped_models():
-            x = data.load_split(name, "test", data_dir)[:4]
+            x = _test_images(name, data_dir)
             rgb = x.ndim == 4
             # An (H, W, 3) array would read as H greyscale images: a single photo comes as a PNG file.
             single = Path(tmp) / f"{name}.png"

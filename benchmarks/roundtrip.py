@@ -2,7 +2,7 @@
 every Kodak photo as its own file, compressed and decompressed with the current code and
 compared pixel by pixel.
 
-Run: python benchmarks/roundtrip.py [--threads 1] [--data-dir DIR]
+Run: python -m benchmarks.roundtrip [--threads 1] [--data-dir DIR]
 Writes benchmarks/results/roundtrip.json and .md; exits non-zero if any round trip is not exact.
 """
 
@@ -21,7 +21,7 @@ import vlae_codec
 from vlae_codec import container
 from vlae_codec.model import data, zoo
 
-from common import provenance, write
+from .common import provenance, write
 
 
 def _timed(images, **kwargs) -> dict:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .ans import information_bits
-from .model.coding import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel, normalize
+from .ans import information_bits, normalize
+from .model.interface import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel
 
 
 def bin_values(model: CodingModel, shift: torch.Tensor, log_scale: torch.Tensor, k: int,
