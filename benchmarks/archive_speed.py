@@ -7,21 +7,17 @@ Writes benchmarks/results/speed_MODEL.json and .md.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 
 from . import speed
-from .common import model_test_set, provenance, write
+from .common import arguments, model_test_set, provenance, write
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name or model folder")
+    ap = arguments(__doc__, "shipped model name or model folder")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
     dataset, x = model_test_set(args.model, args.data_dir)
     runs = []

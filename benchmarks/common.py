@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -94,3 +95,15 @@ def model_test_set(model: str, data_dir: str | None) -> tuple[str, np.ndarray]:
     """The data set a model was trained on (its train log says which) and that set's test images."""
     dataset = json.loads((zoo.resolve(model) / zoo.LOG).read_text())["dataset"]
     return dataset, data.load_split(dataset, "test", data_dir)
+
+
+def arguments(doc: str, model_help: str | None = None, threads: int = 2,
+              threads_help: str | None = None) -> argparse.ArgumentParser:
+    """A script's parser with what most benchmarks take: the model (if `model_help`), --threads
+    and --data-dir."""
+    ap = argparse.ArgumentParser(description=doc)
+    if model_help:
+        ap.add_argument("model", help=model_help)
+    ap.add_argument("--threads", type=int, default=threads, help=threads_help)
+    ap.add_argument("--data-dir", default=None, help="data folder [default: $VLAE_DATA, else ../shared/data]")
+    return ap

@@ -7,22 +7,18 @@ Writes benchmarks/results/lossy_effort_MODEL.json and .md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
 
-from .common import model_test_set, provenance, write
+from .common import arguments, model_test_set, provenance, write
 from .lossy import judge_and_classes, vlae_lossy
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped digit model (bmnist, mnist) or its folder")
+    ap = arguments(__doc__, "shipped digit model (bmnist, mnist) or its folder")
     ap.add_argument("--efforts", type=int, nargs="+", default=[64])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data-dir", default=None)
     ap.add_argument("--limit", type=int, default=None, help="first N test digits only (a smoke test; not for results)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -25,7 +25,7 @@ from vlae_codec.model import zoo
 from vlae_codec.model.evaluate import evaluate
 
 from . import classifier
-from .common import RESULTS, model_test_set, provenance, write
+from .common import RESULTS, arguments, model_test_set, provenance, write
 from .rates import mosaic, other_codecs, single_file_figures
 
 
@@ -49,13 +49,10 @@ def main() -> None:
 
 
 def _arguments() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name (bmnist, mnist, cifar)")
-    ap.add_argument("--data-dir", default=None)
+    ap = arguments(__doc__, "shipped model name (bmnist, mnist, cifar)")
     ap.add_argument("--samples", type=int, default=100, help="importance samples per image (0: no NLL estimate)")
     ap.add_argument("--elbo-samples", type=int, default=10, help="z samples per image for the float -ELBO")
     ap.add_argument("--single", type=int, default=100, help="test digits coded as single files")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N test images only (a smoke test; not for results)")
     ap.add_argument("--lossy-subset", type=int, default=1000, help="random test digits for the lossy effort sweep")
     ap.add_argument("--efforts", type=int, nargs="*", default=[1, 4, 16, 32], help="lossy efforts to sweep")

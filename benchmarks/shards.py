@@ -7,7 +7,6 @@ Writes benchmarks/results/shards_MODEL.json and .md.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -18,16 +17,13 @@ import torch
 import vlae_codec
 from vlae_codec import images, shards
 
-from .common import model_test_set, provenance, write
+from .common import arguments, model_test_set, provenance, write
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name")
+    ap = arguments(__doc__, "shipped model name", threads_help="threads of the single-archive run")
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2, help="threads of the single-archive run")
-    ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     dataset, x = model_test_set(args.model, args.data_dir)
