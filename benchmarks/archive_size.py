@@ -13,9 +13,9 @@ import numpy as np
 import vlae_codec
 from vlae_codec import container
 
-from bbans import measure as bbans_measure
-from bbans import mlp_vae
-from rates import information
+from .bbans import measure as bbans_measure
+from .bbans import mlp_vae
+from .rates import information
 
 
 def counts_for(n: int, counts: tuple[int, ...]) -> list[int]:

@@ -1,32 +1,25 @@
 """Compression and decompression speed of a model's whole test set as one archive, each in a
 fresh process (model loading timed apart), repeated; for speed targets on a quiet machine.
 
-Run: python benchmarks/archive_speed.py MODEL [--repeats 2] [--threads 2] [--data-dir DIR]
+Run: python -m benchmarks.archive_speed MODEL [--repeats 2] [--threads 2] [--data-dir DIR]
 Writes benchmarks/results/speed_MODEL.json and .md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 from pathlib import Path
 
-from vlae_codec.model import data, zoo
 
-import speed
-from common import provenance, write
+from . import speed
+from .common import arguments, model_test_set, provenance, write
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name or model folder")
+    ap = arguments(__doc__, "shipped model name or model folder")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
-    dataset = json.loads((zoo.resolve(args.model) / zoo.LOG).read_text())["dataset"]
-    x = data.load_split(dataset, "test", args.data_dir)
+    dataset, x = model_test_set(args.model, args.data_dir)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):

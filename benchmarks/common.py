@@ -1,7 +1,8 @@
-"""What every benchmark records beside its numbers: command, machine, date and commit."""
+"""What the benchmarks share: the provenance and files of results, measured child processes, a model's test set."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -11,9 +12,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from vlae_codec.model import data, zoo
+
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _command() -> str:
+    """The command line as typed: `python -m benchmarks.NAME ...` for a module run with -m."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    program = ["-m", spec.name.removesuffix(".__main__")] if spec is not None else sys.argv[:1]
+    return " ".join([Path(sys.executable).name, *program, *sys.argv[1:]])
 
 
 def provenance() -> dict:
@@ -25,7 +36,7 @@ def provenance() -> dict:
     except OSError:
         commit, dirty = "unknown", False
     return {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": _command(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit + ("+uncommitted changes" if dirty else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
@@ -78,3 +89,21 @@ def run_measured(cmd: list[str]) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed: {stderr.strip()[-3000:]}")
     return {"seconds": round(measured["seconds"], 2), "peak_mib": round(measured["peak_kib"] / 1024, 1),
             "stdout": stdout.strip()}
+
+
+def model_test_set(model: str, data_dir: str | None) -> tuple[str, np.ndarray]:
+    """The data set a model was trained on (its train log says which) and that set's test images."""
+    dataset = json.loads((zoo.resolve(model) / zoo.LOG).read_text())["dataset"]
+    return dataset, data.load_split(dataset, "test", data_dir)
+
+
+def arguments(doc: str, model_help: str | None = None, threads: int = 2,
+              threads_help: str | None = None) -> argparse.ArgumentParser:
+    """A script's parser with what most benchmarks take: the model (if `model_help`), --threads
+    and --data-dir."""
+    ap = argparse.ArgumentParser(description=doc)
+    if model_help:
+        ap.add_argument("model", help=model_help)
+    ap.add_argument("--threads", type=int, default=threads, help=threads_help)
+    ap.add_argument("--data-dir", default=None, help="data folder [default: $VLAE_DATA, else ../shared/data]")
+    return ap

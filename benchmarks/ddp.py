@@ -1,7 +1,7 @@
 """One process against two (torchrun, gloo on CPU) with the same global batch: loss curves side
 by side, and each run's checkpoint resumed by the other kind of run.
 
-Run: python benchmarks/ddp.py [--dataset bmnist] [--epochs 1] [--batch-size 128]
+Run: python -m benchmarks.ddp [--dataset bmnist] [--epochs 1] [--batch-size 128]
 Writes benchmarks/results/ddp.json and ddp.md.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import provenance, write
+from .common import provenance, write
 
 
 def train(out: Path, processes: int, args, extra: list[str]) -> float:

@@ -1,6 +1,6 @@
 """Hostile archives: mutate real .vlae files and check that every one decodes exactly or is refused.
 
-Run: python benchmarks/fuzz.py [--cases 10000] [--seed 0] [--timeout 20] [--threads 1]
+Run: python -m benchmarks.fuzz [--cases 10000] [--seed 0] [--timeout 20] [--threads 1]
 Writes benchmarks/results/fuzz.json and fuzz.md.
 
 Seeds are small archives of every shipped model and mode. Mutations: bit flips, byte
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import signal
 import struct
 import sys
@@ -33,15 +32,24 @@ from PIL import Image
 
 import vlae_codec
 from vlae_codec import container
+from vlae_codec.api import coding_model
 from vlae_codec.errors import CodecError
 from vlae_codec.model import data, zoo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, write  # noqa: E402
+from .common import provenance, write
 
 
 class Hang(Exception):
     """A case ran past its time limit."""
+
+
+def _test_images(name: str, data_dir: str | None) -> np.ndarray:
+    """Four test images for a model: its data set's, or CIFAR-10's for a photo model (one
+    channel of them for a greyscale one)."""
+    if name in data.DATASETS:
+        return data.load_split(name, "test", data_dir)[:4]
+    x = data.load_split("cifar", "test", data_dir)[:4]
+    return x[..., 1] if coding_model(name).cfg.channels == 1 else x
 
 
 def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | None]]:
@@ -49,7 +57,7 @@ def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | No
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in zoo.shipped_models():
-            x = _seed_images(name, data_dir)
+            x = _test_images(name, data_dir)
             rgb = x.ndim == 4
             # An (H, W, 3) array would read as H greyscale images: a single photo comes as a PNG file.
             single = Path(tmp) / f"{name}.png"
@@ -60,20 +68,6 @@ def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | No
                 blob = vlae_codec.compress(images, model=name, **kwargs)
                 out.append((f"{name} {label}", blob, vlae_codec.decompress(blob)))
     return out
-
-
-def _seed_images(name: str, data_dir: str | None) -> np.ndarray:
-    """Four small images for a model: its test set's, or for a photo model crops of one photo
-    (the fixtures' crops, else a Kodak photo)."""
-    if name in data.DATASETS:
-        return data.load_split(name, "test", data_dir)[:4]
-    folder = data.data_dir(data_dir)
-    photo = min((folder / "crops").glob("*.png"), default=None) or folder / "kodak" / "kodim01.png"
-    if not photo.is_file():
-        raise data.DataError(f"no photo to make {name}'s fuzz seeds from in {folder}")
-    grey = json.loads((zoo.resolve(name) / zoo.CONFIG).read_text())["channels"] == 1
-    pixels = np.asarray(Image.open(photo).convert("L" if grey else "RGB"))
-    return np.stack([pixels[8 * i:8 * i + 24, :32] for i in range(4)])
 
 
 def _recrc(body: bytes) -> bytes:

@@ -18,7 +18,7 @@ from PIL import Image, features
 import vlae_codec
 from vlae_codec import container
 
-import classifier
+from . import classifier
 
 # Quality settings tried for each classic codec; the smallest file that keeps the class wins.
 QUALITIES = (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100)

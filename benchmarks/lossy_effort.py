@@ -1,35 +1,29 @@
 """The lossy mode on a digit model's whole test set at chosen efforts: bytes per digit and how
 often the digit classifier gives the reconstruction the original's class.
 
-Run: python benchmarks/lossy_effort.py MODEL [--efforts 64] [--threads 2] [--data-dir DIR]
+Run: python -m benchmarks.lossy_effort MODEL [--efforts 64] [--threads 2] [--data-dir DIR]
 Writes benchmarks/results/lossy_effort_MODEL.json and .md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import torch
 
-from vlae_codec.model import data, zoo
 
-from common import provenance, write
-from lossy import judge_and_classes, vlae_lossy
+from .common import arguments, model_test_set, provenance, write
+from .lossy import judge_and_classes, vlae_lossy
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped digit model (bmnist, mnist) or its folder")
+    ap = arguments(__doc__, "shipped digit model (bmnist, mnist) or its folder")
     ap.add_argument("--efforts", type=int, nargs="+", default=[64])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data-dir", default=None)
     ap.add_argument("--limit", type=int, default=None, help="first N test digits only (a smoke test; not for results)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    dataset = json.loads((zoo.resolve(args.model) / zoo.LOG).read_text())["dataset"]
-    x = data.load_split(dataset, "test", args.data_dir)[:args.limit]
+    dataset, x = model_test_set(args.model, args.data_dir)
+    x = x[:args.limit]
     judge, classes = judge_and_classes(x, args.data_dir)
     result = {"provenance": provenance(), "model": args.model, "dataset": dataset, "images": len(x),
               "runs": [vlae_lossy(args.model, x, classes, judge, effort)[0] for effort in args.efforts]}

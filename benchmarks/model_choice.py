@@ -1,7 +1,7 @@
 """Which shipped model codes an input smaller: the measurement behind the CLI's default choice
 (codec/api.py MODEL_FOR_SIZE / MODEL_FOR_KIND).
 
-Run: python benchmarks/model_choice.py [--data-dir DIR] [--images 100] [--crops 4]
+Run: python -m benchmarks.model_choice [--data-dir DIR] [--images 100] [--crops 4]
 Codes, with every candidate model, the same pixels: test-set images at their models' sizes (one
 archive each, and single files), and square crops of Kodak photos from 32 to 512 pixels (each
 its own file), RGB and through convert("L"). Writes benchmarks/results/model_choice.json and .md.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -19,7 +18,7 @@ from PIL import Image
 import vlae_codec
 from vlae_codec.model import data
 
-from common import provenance, write
+from .common import provenance, write
 
 # kind -> (the candidates, the test set whose native size one of them was trained on)
 CANDIDATES = {"rgb": (("cifar", "photo"), "cifar"), "greyscale": (("mnist", "photo-grey"), "mnist")}

@@ -2,7 +2,7 @@
 PNG, WebP and JPEG-XL (sizes and times, in the same run), exact round trip, and the time and
 peak memory of each command.
 
-Run: python benchmarks/photos.py [--set kodak|kodak-luma|held-out|held-out-luma] [--model NAME]
+Run: python -m benchmarks.photos [--set kodak|kodak-luma|held-out|held-out-luma] [--model NAME]
                                  [--data-dir DIR] [--threads 2] [--limit N]
 Sets: the 24 Kodak photos in RGB; the same through Pillow's convert("L"); the photos that the
 photo models held out of their training (named in their train_log.json), in RGB or as luma.
@@ -26,8 +26,8 @@ from PIL import Image
 from vlae_codec import baselines
 from vlae_codec.model import data, zoo
 
-from common import provenance, run_measured, write
-from rates import codecs
+from .common import provenance, run_measured, write
+from .rates import codecs
 
 
 def run(args: list[str]) -> dict:
@@ -205,7 +205,7 @@ def write_card(which: str, summary: dict) -> None:
             "coding_neg_elbo_bits_per_dim": summary["neg_elbo_bits_per_dim"],
             "jxl_bits_per_dim": summary["jxl_bits_per_dim"], "webp_bits_per_dim": summary["webp_bits_per_dim"],
             "png_bits_per_dim": summary["png_bits_per_dim"], "all_exact": summary["all_exact"],
-            "measured_by": f"python benchmarks/photos.py --set {which} --card", "date": time.strftime("%Y-%m-%d"),
+            "measured_by": f"python -m benchmarks.photos --set {which} --card", "date": time.strftime("%Y-%m-%d"),
             "epochs": len(log["epochs"]), "valid_neg_elbo_bits_per_dim": log["epochs"][-1]["valid_neg_elbo_bits_per_dim"],
             "held_out_files": log["held_out_files"]}
     zoo.write_text_atomic(directory / zoo.CARD, json.dumps(card, indent=1) + "\n")

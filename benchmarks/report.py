@@ -77,14 +77,16 @@ def rate_losses(cols: list[tuple[str, dict[str, float]]]) -> list[str]:
         for ours, theirs in (("vlae", [k for k, _, codec in ROWS if codec and k not in ("vlae", "vlae_single")]),
                              ("vlae_single", [*SINGLE, "gzip_raw", "bz2_raw", "lzma_raw"] if "vlae" not in v
                               else list(SINGLE))):
-            if ours not in v:
-                continue
-            for k in theirs:
-                if k in v and v[k] < v[ours]:
-                    d = v[ours] - v[k]
-                    out.append(f"{title}: {LABELS[k]} ({v[k]:.4f} bits/dim) beats {LABELS[ours].replace('**', '')} "
-                               f"({v[ours]:.4f}) by {d:.4f} bits/dim; vlae-codec's files are {100 * d / v[k]:.1f}% larger.")
+            if ours in v:
+                out += [_beats(title, v, k, ours) for k in theirs if k in v and v[k] < v[ours]]
     return out
+
+
+def _beats(title: str, v: dict[str, float], k: str, ours: str) -> str:
+    """The sentence for codec k's bits/dim beating ours in column v."""
+    d = v[ours] - v[k]
+    return (f"{title}: {LABELS[k]} ({v[k]:.4f} bits/dim) beats {LABELS[ours].replace('**', '')} "
+            f"({v[ours]:.4f}) by {d:.4f} bits/dim; vlae-codec's files are {100 * d / v[k]:.1f}% larger.")
 
 
 def count_losses(archive: dict) -> list[str]:
@@ -92,13 +94,16 @@ def count_losses(archive: dict) -> list[str]:
     out = []
     for label, m in archive.get("models", {}).items():
         theirs = {r["images"]: r["bits_per_dim"] for r in m.get("bbans") or []}
-        for r in m["vlae"]:
-            b = theirs.get(r["images"])
-            if b is not None and b < r["bits_per_dim"]:
-                out.append(f"{label}, {r['images']:,} image(s) in one archive: BB-ANS {b:.4f} bits/dim beats "
-                           f"vlae-codec's {r['bits_per_dim']:.4f} by {r['bits_per_dim'] - b:.4f} "
-                           f"({100 * (r['bits_per_dim'] - b) / b:.1f}%).")
+        out += [_bbans_beats(label, r, theirs[r["images"]]) for r in m["vlae"]
+                if theirs.get(r["images"], float("inf")) < r["bits_per_dim"]]
     return out
+
+
+def _bbans_beats(label: str, r: dict, b: float) -> str:
+    """The sentence for BB-ANS's b bits/dim beating vlae-codec's archive r."""
+    d = r["bits_per_dim"] - b
+    return (f"{label}, {r['images']:,} image(s) in one archive: BB-ANS {b:.4f} bits/dim beats "
+            f"vlae-codec's {r['bits_per_dim']:.4f} by {d:.4f} ({100 * d / b:.1f}%).")
 
 
 def speed_losses(speed: dict) -> list[str]:

@@ -2,13 +2,12 @@
 every Kodak photo as its own file, compressed and decompressed with the current code and
 compared pixel by pixel.
 
-Run: python benchmarks/roundtrip.py [--threads 1] [--data-dir DIR]
+Run: python -m benchmarks.roundtrip [--threads 1] [--data-dir DIR]
 Writes benchmarks/results/roundtrip.json and .md; exits non-zero if any round trip is not exact.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import vlae_codec
 from vlae_codec import container
 from vlae_codec.model import data, zoo
 
-from common import provenance, write
+from .common import arguments, provenance, write
 
 
 def _timed(images, **kwargs) -> dict:
@@ -39,9 +38,7 @@ def _timed(images, **kwargs) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data-dir", default=None)
+    ap = arguments(__doc__, threads=1)
     ap.add_argument("--limit", type=int, default=None, help="first N test images and photos only (a smoke test)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -1,14 +1,12 @@
 """A test set as one archive against the same set in independent shards: real bits/dim, each
 shard's clean start, and times.
 
-Run: python benchmarks/shards.py MODEL [--shard-size 1000] [--workers 2] [--data-dir DIR]
+Run: python -m benchmarks.shards MODEL [--shard-size 1000] [--workers 2] [--data-dir DIR]
 Writes benchmarks/results/shards_MODEL.json and .md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -18,22 +16,17 @@ import torch
 
 import vlae_codec
 from vlae_codec import images, shards
-from vlae_codec.model import data, zoo
 
-from common import provenance, write
+from .common import arguments, model_test_set, provenance, write
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name")
+    ap = arguments(__doc__, "shipped model name", threads_help="threads of the single-archive run")
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2, help="threads of the single-archive run")
-    ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    dataset = json.loads((zoo.resolve(args.model) / zoo.LOG).read_text())["dataset"]
-    x = data.load_split(dataset, "test", args.data_dir)
+    dataset, x = model_test_set(args.model, args.data_dir)
     dims = x.size
 
     t0 = time.time()

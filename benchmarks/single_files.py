@@ -1,7 +1,7 @@
 """Single-image files: each of 100 seeded test images of a digit model as its own .vlae file,
 against its coding-model negative ELBO (the clean start's cost of having nothing to pop).
 
-Run: python benchmarks/single_files.py [MODEL ...] [--images 100] [--threads 2] [--data-dir DIR]
+Run: python -m benchmarks.single_files [MODEL ...] [--images 100] [--threads 2] [--data-dir DIR]
 Writes benchmarks/results/single_files.json and .md.
 """
 
@@ -14,8 +14,8 @@ import torch
 
 from vlae_codec.model import data
 
-from common import provenance, write
-from rates import single_file_figures
+from .common import provenance, write
+from .rates import single_file_figures
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Speed and peak memory of compression and decompression, each in a fresh child process.
 
 The suite calls `archive`, `size_sweep` and `classic_speed`; the child side runs as
-    python benchmarks/speed.py compress MODEL IN.npy OUT.vlae [--info INFO.npy] [--threads T]
-    python benchmarks/speed.py decompress IN.vlae OUT.npy [--model MODEL] [--threads T]
+    python -m benchmarks.speed compress MODEL IN.npy OUT.vlae [--info INFO.npy] [--threads T]
+    python -m benchmarks.speed decompress IN.vlae OUT.npy [--model MODEL] [--threads T]
 and prints one JSON line: the seconds spent coding (model loading excluded) and the model load time.
 """
 
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-HERE = Path(__file__).resolve()
 
 
 def _child(argv: list[str]) -> None:
@@ -62,7 +61,7 @@ def _run(args: list[str]) -> dict:
     """The child's own report, with the whole process's wall time and peak memory beside it."""
     from common import run_measured
 
-    r = run_measured([sys.executable, str(HERE), *args])
+    r = run_measured([sys.executable, "-m", "benchmarks.speed", *args])
     own = json.loads(r["stdout"].splitlines()[-1])
     return {**own, "process_seconds": r["seconds"], "peak_mib": r["peak_mib"]}
 

@@ -28,14 +28,8 @@ from PIL import Image
 from vlae_codec.api import coding_model
 from vlae_codec.model import VLAEConfig, data, zoo
 
-import archive_size
-import photos
-import lossy
-import plots
-import rates
-import report
-import speed
-from common import RESULTS, provenance
+from . import archive_size, lossy, photos, plots, rates, report, speed
+from .common import RESULTS, model_test_set, provenance
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("rates", "archive_size", "speed", "lossy", "photos")
@@ -88,8 +82,7 @@ def log(message: str) -> None:
 
 def shuffled_test_set(name: str, plan: Plan, data_dir: str | None) -> tuple[str, np.ndarray, np.ndarray]:
     """A model's data set, its test images in the plan's shuffled order (and count), and that order."""
-    dataset = json.loads((zoo.resolve(name) / zoo.LOG).read_text())["dataset"]
-    test = data.load_split(dataset, "test", data_dir)
+    dataset, test = model_test_set(name, data_dir)
     order = np.random.default_rng(plan.seed).permutation(len(test))[:plan.images.get(dataset)]
     return dataset, test[order], order
 

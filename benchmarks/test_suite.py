@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import archive_size
-import lossy
-import plots
-import report
-import speed
-import suite
+from benchmarks import archive_size, lossy, plots, report, speed, suite
 
 PROV = {"command": "python -m benchmarks", "date": "2026-01-01T00:00:00+00:00", "commit": "abc", "python": "3.11",
         "machine": "x86_64, 2 cores", "torch": "2.x", "torch_threads": 2}

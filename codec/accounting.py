@@ -7,7 +7,7 @@ import torch
 
 from . import bitsback
 from .ans import SamplingStack
-from .model.coding import CodingModel
+from .model.interface import CodingModel
 
 
 def coding_neg_elbo(model: CodingModel, x: torch.Tensor, seed: int = 0, chunk: int = 1024,

@@ -13,11 +13,28 @@ import constriction
 import numpy as np
 
 from .errors import FormatError
-from .model.coding import PRECISION
 
+PRECISION = 24  # every frequency table sums to 2^PRECISION (constriction's default)
 GUARD = (1, 0, 0)  # a guarded payload's first 33 bits: one bit, then two 16-bit zeros
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 _UNIFORM = constriction.stream.model.Uniform()
+
+
+def normalize(mass: np.ndarray) -> np.ndarray:
+    """Integer masses (rows of any positive total) -> frequencies >= 1 summing to 2^PRECISION.
+
+    Each symbol gets 1 plus its floored share of the rest; what flooring leaves over goes to
+    the first most likely symbol. Pure integer arithmetic, so encoder and decoder agree.
+    A row whose mass is all zero becomes 1 everywhere plus the rest on its first symbol.
+    """
+    k = mass.shape[-1]
+    one = 1 << PRECISION
+    total = np.maximum(mass.sum(axis=-1, keepdims=True), 1)
+    freqs = 1 + (mass * (one - k)) // total
+    rest = one - freqs.sum(axis=-1)
+    top = mass.argmax(axis=-1)
+    np.add.at(freqs, (np.arange(len(freqs)), top), rest)
+    return freqs
 
 
 def information_bits(symbols: np.ndarray, freqs: np.ndarray) -> np.ndarray:

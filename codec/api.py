@@ -15,8 +15,9 @@ import torch
 from . import bitsback, container, fallback, images, tuning
 from .ans import Stack
 from .errors import CodecError, FormatError, InputError, ModelMismatch
-from .model import zoo
-from .model.coding import CodingModel, network_device
+from .lossy import decode_lossy, encode_lossy
+from .model.interface import (CodingModel, ModelNotFound, load_coding_model, network_device, resolve_model,
+                              shipped_models)
 
 DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
 DEFAULT_EFFORT = 16  # lossy: candidate codes tried per image
@@ -43,12 +44,12 @@ class Decoded:
 def coding_model(name_or_dir: str) -> CodingModel:
     """The coding form of a shipped model (by name) or of a model folder."""
     try:
-        directory = zoo.resolve(name_or_dir)
-    except zoo.ModelNotFound as e:
+        directory = resolve_model(name_or_dir)
+    except ModelNotFound as e:
         raise InputError(str(e)) from None
     if not (directory / "coding.json").is_file():
         raise InputError(f"model {name_or_dir!r} has no coding form; run 'vlae-codec convert' on it")
-    return CodingModel.load(directory)
+    return load_coding_model(directory)
 
 
 @lru_cache(maxsize=8)
@@ -90,8 +91,8 @@ def choose_model(imgs: images.Images) -> str:
         kind = f"{imgs.pixels.shape[-1]}-channel"
     height, width = imgs.pixels.shape[1:3]
     name = MODEL_FOR_SIZE.get((kind, height, width), MODEL_FOR_KIND.get(kind))
-    if name is None or name not in zoo.shipped_models():
-        raise InputError(f"no shipped model fits {kind} images yet (shipped: {', '.join(zoo.shipped_models())}); "
+    if name is None or name not in shipped_models():
+        raise InputError(f"no shipped model fits {kind} images yet (shipped: {', '.join(shipped_models())}); "
                          "binary images (1-bit PNG, or arrays of 0/1) use bmnist, 8-bit greyscale (PNG mode L) "
                          "mnist or photo-grey, RGB cifar or photo")
     return name
@@ -173,7 +174,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     fitted, shift = None, 0
     if lossy:
         # The checksum covers what the decoder will generate, so corruption is still caught.
-        stored = _array(bitsback.encode_lossy(stack, cm, x, batch, seed, effort))
+        stored = _array(encode_lossy(stack, cm, x, batch, seed, effort))
         mode, words = "lossy", stack.words()
     else:
         # Never worse than plain zlib of the pixels (plus the header). zlib lets go of the GIL,
@@ -218,7 +219,7 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         cm = _model(name, device)
     except InputError:
         raise ModelMismatch(f"file needs model {header.model_id!r}, which is not available here "
-                            f"(shipped: {', '.join(zoo.shipped_models())})") from None
+                            f"(shipped: {', '.join(shipped_models())})") from None
     if bytes.fromhex(cm.weights_hash[:16]) != header.model_hash:
         raise ModelMismatch(f"file was made with another version of model {header.model_id!r} "
                             f"(weights {header.model_hash.hex()}, here {cm.weights_hash[:16]})")
@@ -235,7 +236,7 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     try:
         stack = Stack(words, floor=header.floor, guarded=header.version >= 2)
         if header.mode == "lossy":
-            x = bitsback.decode_lossy(stack, cm, header.count, h, w, batch, header.seed)
+            x = decode_lossy(stack, cm, header.count, h, w, batch, header.seed)
         else:
             x = bitsback.decode_lossless(stack, cm, header.count, h, w, header.chunk_max, batch, progress,
                                          header.clean_shift)

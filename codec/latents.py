@@ -4,7 +4,7 @@ Dimension i has K_i bins (a power of two fixed in the model). Bin b of p(z_i | z
 N(shift, scale^2) is the interval between shift + scale * Phi^-1(b/K_i) and
 shift + scale * Phi^-1((b+1)/K_i); its z is shift + scale * Phi^-1((b+1/2)/K_i).
 Every bin has prior mass 1/K_i, so z costs exactly log2 K_i bits under the prior, and
-q(z_i|x) is coded on the same bins. All arithmetic is on int64 (see model/coding.py).
+q(z_i|x) is coded on the same bins. All arithmetic is on int64 (see model/interface.py).
 
 Codes come as (N, K, D): N images, K codes each (one global code, or one per block), D
 dimensions. Every code is walked on its own, all of them at once, one dimension at a time.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .ans import information_bits
-from .model.coding import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel, normalize
+from .ans import information_bits, normalize
+from .model.interface import CDF_BITS, EXP_BITS, T_BITS, Z_BITS, CodingModel
 
 
 def bin_values(model: CodingModel, shift: torch.Tensor, log_scale: torch.Tensor, k: int,

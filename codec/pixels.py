@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .ans import information_bits
-from .model.coding import CodingModel
+from .model.interface import CodingModel
 
 ENCODE_BLOCK = 16384  # pixels evaluated together when encoding
 

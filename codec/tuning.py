@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from . import latents
-from .model import likelihoods
-from .model.coding import OFFSET_BITS, OFFSET_MAX, CodingModel
+from .model.interface import OFFSET_BITS, OFFSET_MAX, CodingModel
 
 CROPS = 64  # crops of the file's images that the settings are fitted to
 CROP_BLOCKS = 4  # a crop's side, in the model's blocks (a global-code model takes whole images)
@@ -63,10 +62,9 @@ def offsets(model: CodingModel, x: torch.Tensor, clean_shift: int | None = None)
     if clean_shift is not None:
         _, z = latents.snap(model, z, model.clean_bins(clean_shift))
     params, values = _pixels(model, crops, z)
-    likelihood = likelihoods.get(model.cfg)
 
     def nats(delta: torch.Tensor) -> float:
-        return -likelihood.log_prob(values, params + delta[None, :, None, None]).sum().item()
+        return -model.pixel_log_prob(values, params + delta[None, :, None, None]).sum().item()
 
     # Adam on small random batches in float32: about 3 s on one core, whatever the input.
     generator = torch.Generator().manual_seed(0)
@@ -76,7 +74,7 @@ def offsets(model: CodingModel, x: torch.Tensor, clean_shift: int | None = None)
     params32, values32 = params.float(), values.float()
     for _ in range(STEPS):
         at = torch.randint(0, count, (min(BATCH, count),), generator=generator)
-        loss = -likelihood.log_prob(values32[:, :, at], params32[:, :, at] + delta[None, :, None, None]).sum()
+        loss = -model.pixel_log_prob(values32[:, :, at], params32[:, :, at] + delta[None, :, None, None]).sum()
         optimizer.zero_grad()
         (loss / len(at)).backward()
         optimizer.step()
@@ -94,7 +92,6 @@ def clean_shift(model: CodingModel, image: torch.Tensor) -> int:
     mu, _ = model.posterior(crops)
     rows, cols = model.code_grid(*image.shape[2:])
     scale = image[:, 0].numel() / crops[:, 0].numel()  # the crops stand for the whole image
-    likelihood = likelihoods.get(model.cfg)
     best, best_bits = 0, np.inf
     for shift in range(CLEAN_SHIFTS_TRIED):
         try:
@@ -103,7 +100,7 @@ def clean_shift(model: CodingModel, image: torch.Tensor) -> int:
             break
         _, z = latents.snap(model, mu, bins)
         params, values = _pixels(model, crops, z)
-        pixel_bits = -likelihood.log_prob(values, params).sum().item() / np.log(2)
+        pixel_bits = -model.pixel_log_prob(values, params).sum().item() / np.log(2)
         bits = scale * pixel_bits + rows * cols * float(np.sum(np.log2(bins)))
         if bits < best_bits:
             best, best_bits = shift, bits

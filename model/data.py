@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import ModelError
+
 # name -> (file, {split: (array key, slice of it)})
 DATASETS = {
     "bmnist": ("binarized_mnist.npz", {"train": ("x_train", slice(None)), "valid": ("x_valid", slice(None)),
@@ -22,7 +24,7 @@ DATASETS = {
 _DEFAULT_DIRS = [Path(__file__).resolve().parents[1].parent / "shared" / "data"]
 
 
-class DataError(Exception):
+class DataError(ModelError):
     """A data set is missing or malformed; the message says what to do."""
 
 

@@ -207,14 +207,52 @@ def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: Tr
     return log, cfg, opts
 
 
+@dataclass
+class _Run:
+    """One process's training run: what `fit`'s phases share."""
+
+    group: distributed.Group
+    source: TrainingData
+    out: Path
+    log: dict
+    opts: TrainOptions
+    model: VLAE
+    ema: VLAE  # the weights' moving average: what is validated and saved
+    opt: torch.optim.Optimizer
+    step_model: torch.nn.Module  # the model, wrapped for DistributedDataParallel with several processes
+    autocast: contextlib.AbstractContextManager
+    state: dict  # epoch, step_in_epoch, global_step, best_valid, wall (and mid-epoch sums when resumed)
+    run_start: float
+    last_ckpt: float
+
+    @property
+    def dims(self) -> int:
+        return self.model.cfg.dims
+
+    def write_log(self) -> None:
+        zoo.write_text_atomic(self.out / zoo.LOG, json.dumps(self.log, indent=1) + "\n")
+
+
 def fit(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConfig | None,
         opts: TrainOptions | None, resume: bool, progress: bool, init: str | None = None) -> tuple[dict, VLAE]:
     """`train` within a joined process group; returns the log and this process's model."""
+    run = _start(group, source, out, cfg, opts, resume, init)
+    while run.state["epoch"] < run.opts.epochs:
+        done = _train_epoch(run, progress)
+        if done is None:  # stopped early by max_steps: resumable
+            break
+        _end_epoch(run, progress, *done)
+        if run.opts.max_steps is not None and run.state["global_step"] >= run.opts.max_steps:
+            break
+    return run.log, run.model
+
+
+def _start(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConfig | None,
+           opts: TrainOptions | None, resume: bool, init: str | None) -> _Run:
+    """The log, the models and the optimizer, new or from the checkpoint in `out`."""
     if group.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    log_path = out / zoo.LOG
     log, cfg, opts = _start_log(out, source, cfg, opts, resume)
-    valid_x = source.valid
     log["processes"] = group.world
     if opts.batch_size % group.world:
         raise ValueError(f"batch size {opts.batch_size} does not split over {group.world} processes")
@@ -237,111 +275,120 @@ def fit(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConf
             model, device_ids=[group.device.index] if group.device.type == "cuda" else None)
     autocast = torch.autocast(group.device.type, dtype=torch.bfloat16) \
         if use_bf16(opts.precision, group.device) else contextlib.nullcontext()
+    return _Run(group, source, out, log, opts, model, ema, opt, step_model, autocast, state,
+                run_start=time.time() - state["wall"], last_ckpt=time.time())
 
-    dims = cfg.dims
-    last_ckpt = time.time()
-    run_start = time.time() - state["wall"]
-    while state["epoch"] < opts.epochs:
-        epoch = state["epoch"]
-        lr = opts.lr * opts.lr_decay ** epoch
-        for g in opt.param_groups:
-            g["lr"] = lr
-        # The permutation depends only on (seed, epoch), so a mid-epoch resume sees the same order,
-        # and every process the same global batches.
-        train_x = source.epoch_images(opts, epoch)
-        steps_per_epoch = len(train_x) // opts.batch_size
-        order = np.random.default_rng([opts.seed, epoch]).permutation(len(train_x))
-        sums = state.get("epoch_sums", {"neg_elbo": 0.0, "kl": 0.0, "n": 0})
-        local = {"neg_elbo": 0.0, "kl": 0.0, "n": 0}  # this process's share since the epoch (re)started
-        window = [0.0, 0.0]  # this process's neg-ELBO sum and image count since the last curve point
-        epoch_start = time.time() - state.get("epoch_wall", 0.0)
-        bar = tqdm(range(state["step_in_epoch"], steps_per_epoch), desc=f"epoch {epoch + 1}/{opts.epochs}",
-                   disable=not progress, mininterval=1.0 if sys.stderr.isatty() else 30.0,
-                   initial=state["step_in_epoch"], total=steps_per_epoch)
-        model.train()
-        for step in bar:
-            idx = order[step * opts.batch_size:(step + 1) * opts.batch_size][group.rank::group.world]
-            x = data.to_tensor(train_x[idx]).to(group.device)
-            beta = min(1.0, 0.2 + 0.8 * (epoch + step / steps_per_epoch) / opts.warmup_epochs) \
-                if opts.warmup_epochs > 0 else 1.0
-            with autocast:
-                terms = step_model(x)
-            floor = free_bits_nats(opts, epoch + step / steps_per_epoch)
-            loss = (terms["recon"].mean() + beta * terms["kl"].mean().clamp(min=floor)) / dims
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-            opt.step()
-            # The average warms up (decay (1+t)/(10+t) until it reaches opts.ema): a fixed 0.999
-            # from step 0 still gave the random initial weights 6% at step 2,700 of the cifar run,
-            # which cost its validation -ELBO 1.5 bits/dim.
-            decay = min(opts.ema, (1 + state["global_step"]) / (10 + state["global_step"]))
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1.0 - decay)
-            local["neg_elbo"] += terms["neg_elbo"].sum().item()
-            local["kl"] += terms["kl"].sum().item()
-            local["n"] += len(idx)
-            window[0] += terms["neg_elbo"].sum().item()
-            window[1] += len(idx)
-            state["global_step"] += 1
-            if state["global_step"] % CURVE_EVERY == 0:
-                # The loss curve: the global batch's mean over the last CURVE_EVERY steps.
-                total, count = group.all_sum(window)
-                log.setdefault("curve", []).append(
-                    {"step": state["global_step"], "train_neg_elbo_bits_per_dim": total / count / dims / LOG2})
-                window = [0.0, 0.0]
-            state["step_in_epoch"] = step + 1
-            if progress:
-                bar.set_postfix(refresh=False, bpd=f"{local['neg_elbo'] / local['n'] / dims / LOG2:.4f}",
-                                kl_bits=f"{local['kl'] / local['n'] / LOG2:.1f}")
-            # Every process must take part in the same collectives, so the decision to save
-            # mid-epoch is rank 0's clock, shared.
-            due = group.all_sum([float(group.is_main and time.time() - last_ckpt > 60 * opts.checkpoint_minutes)])[0] \
-                if state["global_step"] % 20 == 0 else 0.0
-            stop = opts.max_steps is not None and state["global_step"] >= opts.max_steps
-            if due or (stop and step + 1 < steps_per_epoch):
-                _save_midway(group, out, model, ema, opt, state, sums, local, epoch_start, run_start, log, log_path)
-                last_ckpt = time.time()
-            if stop:
-                break
-        bar.close()
-        if state["step_in_epoch"] < steps_per_epoch:  # stopped early by max_steps: resumable
+
+def _train_epoch(run: _Run, progress: bool) -> tuple[dict, float] | None:
+    """The steps of the current epoch, from where it stands: the epoch's sums over all processes
+    and its start time, or None if max_steps stopped it early."""
+    opts, state, group, dims = run.opts, run.state, run.group, run.dims
+    epoch = state["epoch"]
+    for g in run.opt.param_groups:
+        g["lr"] = opts.lr * opts.lr_decay ** epoch
+    # The permutation depends only on (seed, epoch), so a mid-epoch resume sees the same order,
+    # and every process the same global batches.
+    train_x = run.source.epoch_images(opts, epoch)
+    steps_per_epoch = len(train_x) // opts.batch_size
+    order = np.random.default_rng([opts.seed, epoch]).permutation(len(train_x))
+    sums = state.get("epoch_sums", {"neg_elbo": 0.0, "kl": 0.0, "n": 0})
+    local = {"neg_elbo": 0.0, "kl": 0.0, "n": 0}  # this process's share since the epoch (re)started
+    window = [0.0, 0.0]  # this process's neg-ELBO sum and image count since the last curve point
+    epoch_start = time.time() - state.get("epoch_wall", 0.0)
+    bar = tqdm(range(state["step_in_epoch"], steps_per_epoch), desc=f"epoch {epoch + 1}/{opts.epochs}",
+               disable=not progress, mininterval=1.0 if sys.stderr.isatty() else 30.0,
+               initial=state["step_in_epoch"], total=steps_per_epoch)
+    run.model.train()
+    for step in bar:
+        idx = order[step * opts.batch_size:(step + 1) * opts.batch_size][group.rank::group.world]
+        terms = _step(run, data.to_tensor(train_x[idx]).to(group.device), epoch + step / steps_per_epoch)
+        local["neg_elbo"] += terms["neg_elbo"].sum().item()
+        local["kl"] += terms["kl"].sum().item()
+        local["n"] += len(idx)
+        window[0] += terms["neg_elbo"].sum().item()
+        window[1] += len(idx)
+        state["global_step"] += 1
+        if state["global_step"] % CURVE_EVERY == 0:
+            # The loss curve: the global batch's mean over the last CURVE_EVERY steps.
+            total, count = group.all_sum(window)
+            run.log.setdefault("curve", []).append(
+                {"step": state["global_step"], "train_neg_elbo_bits_per_dim": total / count / dims / LOG2})
+            window = [0.0, 0.0]
+        state["step_in_epoch"] = step + 1
+        if progress:
+            bar.set_postfix(refresh=False, bpd=f"{local['neg_elbo'] / local['n'] / dims / LOG2:.4f}",
+                            kl_bits=f"{local['kl'] / local['n'] / LOG2:.1f}")
+        # Every process must take part in the same collectives, so the decision to save
+        # mid-epoch is rank 0's clock, shared.
+        due = group.all_sum([float(group.is_main and time.time() - run.last_ckpt > 60 * opts.checkpoint_minutes)])[0] \
+            if state["global_step"] % 20 == 0 else 0.0
+        stop = opts.max_steps is not None and state["global_step"] >= opts.max_steps
+        if due or (stop and step + 1 < steps_per_epoch):
+            _save_midway(run, sums, local, epoch_start)
+        if stop:
             break
-        total = _merged(group, sums, local)
-        entry = None
-        if group.is_main:
-            ema.eval()
-            valid = evaluate_elbo(ema, valid_x, device=group.device)
-            entry = {
-                "epoch": epoch + 1, "steps": state["step_in_epoch"], "lr": lr,
-                "train_neg_elbo_nats": total["neg_elbo"] / max(total["n"], 1),
-                "train_neg_elbo_bits_per_dim": total["neg_elbo"] / max(total["n"], 1) / dims / LOG2,
-                "train_kl_bits": total["kl"] / max(total["n"], 1) / LOG2,
-                "valid_neg_elbo_nats": valid["neg_elbo"],
-                "valid_neg_elbo_bits_per_dim": valid["neg_elbo"] / dims / LOG2,
-                "valid_kl_bits": valid["kl"] / LOG2,
-                "epoch_seconds": time.time() - epoch_start,
-                "wall_seconds": time.time() - run_start,
-            }
-            log["epochs"].append(entry)
-            log["total_wall_seconds"] = entry["wall_seconds"]
-            if progress:
-                print(json.dumps(entry), file=sys.stderr, flush=True)
-            if state["best_valid"] is None or valid["neg_elbo"] < state["best_valid"]:
-                state["best_valid"] = valid["neg_elbo"]
-                log["best_epoch"] = epoch + 1
-                zoo.save(_on_cpu(ema), out)
-        state.update(epoch=epoch + 1, step_in_epoch=0, epoch_sums={"neg_elbo": 0.0, "kl": 0.0, "n": 0},
-                     epoch_wall=0.0, wall=time.time() - run_start)
-        if group.is_main:
-            _save_checkpoint(out, model, ema, opt, state)
-            zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
-        group.barrier()
-        last_ckpt = time.time()
-        if opts.max_steps is not None and state["global_step"] >= opts.max_steps:
-            break
-    return log, model
+    bar.close()
+    if state["step_in_epoch"] < steps_per_epoch:
+        return None
+    return _merged(group, sums, local), epoch_start
+
+
+def _step(run: _Run, x: torch.Tensor, epochs_done: float) -> dict:
+    """One optimizer step on a batch, and the EMA's; returns the batch's ELBO terms."""
+    opts = run.opts
+    beta = min(1.0, 0.2 + 0.8 * epochs_done / opts.warmup_epochs) if opts.warmup_epochs > 0 else 1.0
+    with run.autocast:
+        terms = run.step_model(x)
+    floor = free_bits_nats(opts, epochs_done)
+    loss = (terms["recon"].mean() + beta * terms["kl"].mean().clamp(min=floor)) / run.dims
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), opts.grad_clip)
+    run.opt.step()
+    # The average warms up (decay (1+t)/(10+t) until it reaches opts.ema): a fixed 0.999
+    # from step 0 still gave the random initial weights 6% at step 2,700 of the cifar run,
+    # which cost its validation -ELBO 1.5 bits/dim.
+    decay = min(opts.ema, (1 + run.state["global_step"]) / (10 + run.state["global_step"]))
+    with torch.no_grad():
+        for pe, pm in zip(run.ema.parameters(), run.model.parameters()):
+            pe.lerp_(pm, 1.0 - decay)
+    return terms
+
+
+def _end_epoch(run: _Run, progress: bool, total: dict, epoch_start: float) -> None:
+    """Validate the EMA (rank 0), log the epoch, keep the best weights, checkpoint."""
+    state, group, dims = run.state, run.group, run.dims
+    epoch = state["epoch"]
+    if group.is_main:
+        run.ema.eval()
+        valid = evaluate_elbo(run.ema, run.source.valid, device=group.device)
+        n = max(total["n"], 1)
+        entry = {
+            "epoch": epoch + 1, "steps": state["step_in_epoch"], "lr": run.opts.lr * run.opts.lr_decay ** epoch,
+            "train_neg_elbo_nats": total["neg_elbo"] / n,
+            "train_neg_elbo_bits_per_dim": total["neg_elbo"] / n / dims / LOG2,
+            "train_kl_bits": total["kl"] / n / LOG2,
+            "valid_neg_elbo_nats": valid["neg_elbo"],
+            "valid_neg_elbo_bits_per_dim": valid["neg_elbo"] / dims / LOG2,
+            "valid_kl_bits": valid["kl"] / LOG2,
+            "epoch_seconds": time.time() - epoch_start,
+            "wall_seconds": time.time() - run.run_start,
+        }
+        run.log["epochs"].append(entry)
+        run.log["total_wall_seconds"] = entry["wall_seconds"]
+        if progress:
+            print(json.dumps(entry), file=sys.stderr, flush=True)
+        if state["best_valid"] is None or valid["neg_elbo"] < state["best_valid"]:
+            state["best_valid"] = valid["neg_elbo"]
+            run.log["best_epoch"] = epoch + 1
+            zoo.save(_on_cpu(run.ema), run.out)
+    state.update(epoch=epoch + 1, step_in_epoch=0, epoch_sums={"neg_elbo": 0.0, "kl": 0.0, "n": 0},
+                 epoch_wall=0.0, wall=time.time() - run.run_start)
+    if group.is_main:
+        _save_checkpoint(run.out, run.model, run.ema, run.opt, state)
+        run.write_log()
+    group.barrier()
+    run.last_ckpt = time.time()
 
 
 def _merged(group: distributed.Group, sums: dict, local: dict) -> dict:
@@ -350,14 +397,16 @@ def _merged(group: distributed.Group, sums: dict, local: dict) -> dict:
     return {"neg_elbo": sums["neg_elbo"] + shared[0], "kl": sums["kl"] + shared[1], "n": int(sums["n"] + shared[2])}
 
 
-def _save_midway(group, out, model, ema, opt, state, sums, local, epoch_start, run_start, log, log_path) -> None:
+def _save_midway(run: _Run, sums: dict, local: dict, epoch_start: float) -> None:
     """A mid-epoch checkpoint (rank 0 writes; all processes merge their sums first)."""
-    total = _merged(group, sums, local)
-    if group.is_main:
-        saved = dict(state, epoch_sums=total, epoch_wall=time.time() - epoch_start, wall=time.time() - run_start)
-        _save_checkpoint(out, model, ema, opt, saved)
-        zoo.write_text_atomic(log_path, json.dumps(log, indent=1) + "\n")
-    group.barrier()
+    total = _merged(run.group, sums, local)
+    if run.group.is_main:
+        saved = dict(run.state, epoch_sums=total, epoch_wall=time.time() - epoch_start,
+                     wall=time.time() - run.run_start)
+        _save_checkpoint(run.out, run.model, run.ema, run.opt, saved)
+        run.write_log()
+    run.group.barrier()
+    run.last_ckpt = time.time()
 
 
 def _on_cpu(model: VLAE) -> VLAE:

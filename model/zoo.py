@@ -9,13 +9,14 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from .config import VLAEConfig
+from .errors import ModelError
 from .vlae import VLAE
 
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
 WEIGHTS, CONFIG, LOG, CARD = "weights.safetensors", "config.json", "train_log.json", "card.json"
 
 
-class ModelNotFound(Exception):
+class ModelNotFound(ModelError):
     """No shipped model of that name and no model folder at that path."""
 
 

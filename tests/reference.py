@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from safetensors.numpy import load_file
 
-# The fixed-point format, as documented in model/coding.py.
+# The fixed-point format, as documented in model/fixed_point.py.
 PRECISION = 24
 Z_BITS, LOG_BITS, LOGIT_BITS, MEAN_BITS = 12, 10, 8, 12
 EXP_BITS, CDF_BITS, T_BITS = 24, 30, 10

@@ -123,8 +123,9 @@ def test_bad_inputs_fail_cleanly(tmp_path, bmnist_test, make):
         args = ["--model", "bmnist"]
     elif make == "big_binary":
         Image.fromarray(np.zeros((40, 40), np.uint8)).convert("1").save(path)
-    elif make == "big_grey":
+    elif make == "big_grey":  # photo-grey takes any size; mnist only 28x28
         Image.fromarray(np.zeros((40, 40), np.uint8) + 9).save(path)
+        args = ["--model", "mnist"]
     elif make == "over_255_npy":
         path = tmp_path / "in.npy"
         np.save(path, np.full((2, 28, 28), 256, np.uint16))

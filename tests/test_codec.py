@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import vlae_codec
-from vlae_codec import ans, bitsback, container
+from vlae_codec import ans, bitsback, container, lossy
 from vlae_codec.api import as_tensor, coding_model
 from vlae_codec.errors import FormatError, InputError, ModelMismatch
 
@@ -83,7 +83,7 @@ def test_lossy_is_deterministic_and_small(digits):
 def test_lossy_search_only_improves(digits):
     """More candidates never give an image further from the original (in the search's own measure)."""
     x = digits[:20]
-    error = {e: bitsback.shape_error(torch.from_numpy(vlae_codec.decompress(vlae_codec.compress(x, lossy=True, effort=e))
+    error = {e: lossy.shape_error(torch.from_numpy(vlae_codec.decompress(vlae_codec.compress(x, lossy=True, effort=e))
                                                       .astype(np.int64))[:, None],
                                      torch.from_numpy(x.astype(np.int64))[:, None]) for e in (1, 4)}
     assert (error[4] <= error[1]).all() and (error[4] < error[1]).any()

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from vlae_codec import api, latents
+from vlae_codec import api, latents, lossy
 from vlae_codec.accounting import coding_neg_elbo
-from vlae_codec.ans import PRECISION
-from vlae_codec.model import coding, zoo
+from vlae_codec.ans import PRECISION, normalize
+from vlae_codec.model import coding, form, zoo
+from vlae_codec.model.fixed_point import LOGIT_MAX
 from vlae_codec.model.evaluate import evaluate
 
 
@@ -60,7 +61,7 @@ def test_prior_conditional_ignores_later_dimensions(cm, x):
 
 def test_frequency_tables_are_complete(cm, x):
     """Every table sums to 2^PRECISION and gives every symbol at least frequency 1."""
-    freqs = cm.pixel_freqs(torch.arange(-coding.LOGIT_MAX, coding.LOGIT_MAX + 1)[:, None], 0, [])
+    freqs = cm.pixel_freqs(torch.arange(-LOGIT_MAX, LOGIT_MAX + 1)[:, None], 0, [])
     assert torch.all(freqs.sum(-1) == 1 << PRECISION) and freqs.min() >= 1
     mu, ls = (t[:, 0] for t in cm.posterior(x))
     shift, log_scale = cm.prior_conditionals(torch.zeros_like(mu))
@@ -68,7 +69,7 @@ def test_frequency_tables_are_complete(cm, x):
         if k > 1:
             f = latents.posterior_freqs(cm, shift[:, i], log_scale[:, i], mu[:, i], ls[:, i], k)
             assert np.all(f.sum(-1) == 1 << PRECISION) and f.min() >= 1
-    extreme = coding.normalize(np.array([[0, 0, 1 << 30, 0]]))
+    extreme = normalize(np.array([[0, 0, 1 << 30, 0]]))
     assert extreme.tolist() == [[1, 1, (1 << PRECISION) - 3, 1]]
 
 
@@ -93,7 +94,7 @@ def test_tiny_model_converts_and_saves(tiny_model, tmp_path):
     x = torch.bernoulli(torch.full((16, 1, 28, 28), 0.2))
     cm = coding.convert(tiny_model, x)
     cm.save(tmp_path)
-    loaded = coding.CodingModel.load(tmp_path)
+    loaded = coding.VLAECodingModel.load(tmp_path)
     assert torch.equal(cm.posterior(x.long())[0], loaded.posterior(x.long())[0])
     assert len(loaded.weights_hash) == 64
     for name, layer in cm.layers.items():
@@ -106,11 +107,11 @@ def test_coding_files_with_float64_weights_still_load(tiny_model, tmp_path):
 
     cm = coding.convert(tiny_model, torch.bernoulli(torch.full((16, 1, 28, 28), 0.2)))
     cm.save(tmp_path)
-    path = tmp_path / coding.FILES[0]
+    path = tmp_path / form.FILES[0]
     tensors = load_file(str(path))
     assert tensors["head.window.weight"].dtype == torch.int16
     save_file({k: v.double() if k.endswith(".weight") else v for k, v in tensors.items()}, str(path))
-    old = coding.CodingModel.load(tmp_path)
+    old = coding.VLAECodingModel.load(tmp_path)
     for name, layer in cm.layers.items():
         assert torch.equal(layer.weight, old.layers[name].weight), name
 
@@ -170,9 +171,9 @@ def test_mixture_lossy_generation_is_deterministic(mixture_cm):
     cm, (c, h, w) = mixture_cm
     x = torch.randint(0, 256, (3, c, h, w))
     stack = ans.Stack()
-    bitsback.encode_lossy(stack, cm, x, 2)
+    lossy.encode_lossy(stack, cm, x, 2)
     words = stack.words()
     for seed in (None, 5):
-        a = bitsback.decode_lossy(ans.Stack(words), cm, 3, h, w, 2, seed)
-        b = bitsback.decode_lossy(ans.Stack(words), cm, 3, h, w, 3, seed)
+        a = lossy.decode_lossy(ans.Stack(words), cm, 3, h, w, 2, seed)
+        b = lossy.decode_lossy(ans.Stack(words), cm, 3, h, w, 3, seed)
         assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 255 and a.shape == x.shape

@@ -33,7 +33,7 @@ def grid_cm():
     return coding.convert(VLAE(cfg).eval(), torch.randint(0, 256, (32, 3, 32, 32)).float())
 
 
-def _cross(cm_a: coding.CodingModel, cm_b: coding.CodingModel) -> None:
+def _cross(cm_a: coding.VLAECodingModel, cm_b: coding.VLAECodingModel) -> None:
     """Images coded with either model decode with the other; both write the same words."""
     x = torch.randint(0, 256, (3, 3, 19, 13), generator=torch.Generator().manual_seed(1))
     words = []

@@ -4,19 +4,15 @@ names that would write outside the output folder or clobber each other."""
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import pytest
 
 import vlae_codec
+from benchmarks import fuzz
 from vlae_codec import container
 from vlae_codec.errors import FormatError
 
 from conftest import FIXTURES, run_cli
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import fuzz  # noqa: E402
 
 
 def test_mutated_archives_decode_exactly_or_are_refused():

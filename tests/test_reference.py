@@ -24,7 +24,7 @@ def _cases(model_name: str) -> dict[str, np.ndarray]:
             "extremes": np.stack([np.zeros((28, 28), int), np.full((28, 28), top)])}
 
 
-def _compare(cm: coding.CodingModel, ref: Reference, x: np.ndarray) -> None:
+def _compare(cm: coding.VLAECodingModel, ref: Reference, x: np.ndarray) -> None:
     """Every probability the coder uses, for images x (N, C, H, W), from both implementations."""
     xt = torch.from_numpy(x.astype(np.int64))
     n, c, h, w = x.shape
@@ -80,7 +80,7 @@ def test_rgb_grid_coding_form_matches_reference(tmp_path):
                      feature_channels=8, pixel_hidden=16)
     calib = torch.randint(0, 256, (16, 3, 32, 32)).float()
     coding.convert(VLAE(cfg).eval(), calib).save(tmp_path)
-    cm, ref = coding.CodingModel.load(tmp_path), Reference(tmp_path)
+    cm, ref = coding.VLAECodingModel.load(tmp_path), Reference(tmp_path)
     rng = np.random.default_rng(2)
     smooth = np.cumsum(rng.integers(-3, 4, size=(2, 3, 21, 13)), axis=3).clip(-100, 100) + 128
     for x in (rng.integers(0, 256, size=(3, 3, 21, 13)), smooth, np.stack([np.zeros((3, 9, 17)), np.full((3, 9, 17), 255)])):

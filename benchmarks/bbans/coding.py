@@ -1,7 +1,7 @@
-"""Exact integer coding form of the BB-ANS MLP VAE, in the interface the project's codec uses.
+"""Exact integer coding form of the BB-ANS MLP VAE: a `CodingModel` (model/interface.py) for the codec.
 
-`MLPCodingModel` subclasses the project's `CodingModel` and keeps its tables, fixed-point
-positions, pixel frequency tables and storage; it replaces the networks. The prior is
+`MLPCodingModel` is a `CodingForm` (model/form.py: the project's tables, fixed-point
+positions, pixel frequency tables and storage) with its own networks. The prior is
 N(0, I): every conditional has shift 0 and log scale 0. The decoder has no autoregression,
 so its causal window is empty (no rows, no taps): `features` runs the decoder MLP once per
 image and gives every pixel's likelihood parameters, and `pixel_params_at` passes them on.
@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from vlae_codec.model import likelihoods
-from vlae_codec.model.coding import (LOG_BITS, LOGIT_BITS, LOGIT_MAX, MEAN_BITS, MEAN_MAX, Z_BITS, Z_MAX,
-                                     CodingModel, _choose_bins, _tables)
+from vlae_codec.model.coding import choose_bins, make_tables
+from vlae_codec.model.fixed_point import LOG_BITS, LOGIT_BITS, LOGIT_MAX, MEAN_BITS, MEAN_MAX, Z_BITS, Z_MAX
+from vlae_codec.model.form import CodingForm
 from vlae_codec.model.encoder import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 from vlae_codec.model.quantize import ACT_MAX, IntLayer, activation_bits, quantize_layer
 
@@ -24,7 +25,7 @@ LAYERS = ("enc.0", "enc.1", "dec.0", "dec.1")
 WIDE = 2**40  # output layers are clamped afterwards, per parameter kind
 
 
-class MLPCodingModel(CodingModel):
+class MLPCodingModel(CodingForm):
     """Integer-only BB-ANS VAE. Inputs and outputs are int64 tensors; internals float64 integers."""
 
     config_class = MLPConfig
@@ -34,18 +35,12 @@ class MLPCodingModel(CodingModel):
         missing = set(LAYERS) - set(layers)
         if missing:
             raise ValueError(f"coding form lacks layers {sorted(missing)}")
-        self.cfg = cfg
-        self.layers = layers
-        self.tables = tables
-        self.lossless_bins = bins["lossless"]
-        self.lossy_bins = bins["lossy"]
-        self.channels = cfg.channels
+        super().__init__(cfg, layers, tables, bins)
         # Pixels are independent given z: a window of no rows and no taps.
         self.rows = self.half = 0
         self.window_offsets: list[tuple[int, int]] = []
         self.dy = np.zeros(0, dtype=np.int64)
         self.dx = np.zeros(0, dtype=np.int64)
-        self._hash = None
 
     def _check_size(self, height: int, width: int) -> None:
         if (height, width) != (self.cfg.height, self.cfg.width):
@@ -127,6 +122,6 @@ def convert(model: MLPVAE, calibration: torch.Tensor, seed: int = 0) -> MLPCodin
         param_bits = torch.tensor(kinds).repeat_interleave(cfg.dims)
         layers["dec.1"] = quantize_layer("linear", dec.out.weight, dec.out.bias, g_bits, param_bits, ACT_MAX,
                                          lo=-WIDE, hi=WIDE)
-    bins = _choose_bins(model, calibration)
-    tables = _tables(set(bins["lossless"]) | set(bins["lossy"]))
+    bins = choose_bins(model, calibration)
+    tables = make_tables(set(bins["lossless"]) | set(bins["lossy"]))
     return MLPCodingModel(cfg, layers, tables, bins)

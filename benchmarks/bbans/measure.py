@@ -2,7 +2,7 @@
 
 Run from benchmarks/: python -m bbans.measure [--models bbans_bmnist bbans_mnist] [--limit N]
 Writes benchmarks/results/bbans.json and bbans.md. `rate_vs_count` is importable by other
-scripts (with benchmarks/ on sys.path: `from bbans.measure import rate_vs_count`).
+benchmarks (`from .bbans.measure import rate_vs_count`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from vlae_codec import ans, bitsback, container
 from vlae_codec.accounting import coding_neg_elbo
 from vlae_codec.model import data
 
-from common import provenance, write
+from ..common import provenance, write
 
 from . import mlp_vae
 from .coding import MLPCodingModel

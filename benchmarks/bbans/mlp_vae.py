@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vlae_codec.model import likelihoods
-from vlae_codec.model.coding import LOGIT_MAX, LOGIT_BITS, MEAN_BITS, MEAN_MAX
+from vlae_codec.model.fixed_point import LOGIT_BITS, LOGIT_MAX, MEAN_BITS, MEAN_MAX
 from vlae_codec.model.data import to_tensor
 from vlae_codec.model.encoder import LOG_SIGMA_MAX, LOG_SIGMA_MIN
 from vlae_codec.model.prior import HALF_LOG_2PI

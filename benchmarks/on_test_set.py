@@ -1,7 +1,7 @@
 """A shipped model on its test set: model figures, real archive size against the ELBO,
 other codecs, single-image files, lossy size.
 
-Run: python benchmarks/test_set.py MODEL [--data-dir DIR] [--samples 100] [--elbo-samples 10] [--single 100]
+Run: python -m benchmarks.on_test_set MODEL [--data-dir DIR] [--samples 100] [--elbo-samples 10] [--single 100]
 Writes benchmarks/results/MODEL.json and MODEL.md, and the model's card.json.
 """
 
@@ -21,22 +21,38 @@ import vlae_codec
 from vlae_codec import container
 from vlae_codec.accounting import coding_neg_elbo
 from vlae_codec.api import as_tensor, coding_model
-from vlae_codec.model import data, zoo
+from vlae_codec.model import zoo
 from vlae_codec.model.evaluate import evaluate
 
-import classifier
-from common import RESULTS, provenance, write
-from rates import mosaic, other_codecs, single_file_figures
+from . import classifier
+from .common import RESULTS, arguments, model_test_set, provenance, write
+from .rates import mosaic, other_codecs, single_file_figures
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("model", help="shipped model name (bmnist, mnist, cifar)")
-    ap.add_argument("--data-dir", default=None)
+    args = _arguments().parse_args()
+    torch.set_num_threads(args.threads)
+    name = args.model
+    label = Path(name).name  # results are named after the model, also when it is given as a folder
+    dataset, x = model_test_set(name, args.data_dir)
+    x = x[:args.limit]
+    out: dict = {"provenance": provenance(), "model": name, "dataset": dataset, "images": len(x)}
+    out["model_figures"] = _model_figures(name, dataset, x, args)
+    out["archive"] = _archive(name, x)
+    out["other_codecs"] = other_codecs(x, bool(x.max() <= 1))
+    singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
+    out["single_files"] = single_file_figures(name, singles)
+    out["lossy"] = _lossy(name, label, dataset, x, args, out["model_figures"])
+    md = _markdown(out, args)
+    write(label, out, md)
+    print(md)
+
+
+def _arguments() -> argparse.ArgumentParser:
+    ap = arguments(__doc__, "shipped model name (bmnist, mnist, cifar)")
     ap.add_argument("--samples", type=int, default=100, help="importance samples per image (0: no NLL estimate)")
     ap.add_argument("--elbo-samples", type=int, default=10, help="z samples per image for the float -ELBO")
     ap.add_argument("--single", type=int, default=100, help="test digits coded as single files")
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N test images only (a smoke test; not for results)")
     ap.add_argument("--lossy-subset", type=int, default=1000, help="random test digits for the lossy effort sweep")
     ap.add_argument("--efforts", type=int, nargs="*", default=[1, 4, 16, 32], help="lossy efforts to sweep")
@@ -44,16 +60,12 @@ def main() -> None:
     ap.add_argument("--lossy-images", type=int, default=None,
                     help="first N test images for the whole-set lossy run (default all; a photo model's lossy "
                          "decode is costly and has no class to keep)")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    name = args.model
-    label = Path(name).name  # results are named after the model, also when it is given as a folder
-    dataset = json.loads((zoo.resolve(name) / zoo.LOG).read_text())["dataset"]
-    x = data.load_split(dataset, "test", args.data_dir)[:args.limit]
-    binary = bool(x.max() <= 1)
-    dims = x.size
-    out: dict = {"provenance": provenance(), "model": name, "dataset": dataset, "images": len(x)}
+    return ap
 
+
+def _model_figures(name: str, dataset: str, x: np.ndarray, args: argparse.Namespace) -> dict:
+    """The float model's -ELBO, KL and importance-sampled NLL, and the coding form's -ELBO; also
+    stored as the model's card."""
     t0 = time.time()
     figures = evaluate(zoo.load(name), x, is_samples=args.samples, elbo_samples=args.elbo_samples)
     cm = coding_model(name)
@@ -63,8 +75,12 @@ def main() -> None:
                    coding_kl_bits_per_image=float(info.latents.mean()),
                    data=f"{dataset} test split", seconds=round(time.time() - t0, 1))
     zoo.write_text_atomic(zoo.resolve(name) / zoo.CARD, json.dumps(figures, indent=1) + "\n")
-    out["model_figures"] = figures
+    return figures
 
+
+def _archive(name: str, x: np.ndarray) -> dict:
+    """The images as one archive: real size against information content, times, exact round trip."""
+    dims = x.size
     t0 = time.time()
     enc = vlae_codec.encode(x, model=name)
     t_c = time.time() - t0
@@ -82,14 +98,13 @@ def main() -> None:
         "roundtrip_ok": bool(np.array_equal(back, x)),
     }
     archive["real_over_neg_elbo"] = archive["real_bits_per_dim"] / archive["neg_elbo_bits_per_dim"]
-    out["archive"] = archive
+    return archive
 
-    others = other_codecs(x, binary)
-    out["other_codecs"] = others
 
-    singles = x[np.random.default_rng(0).permutation(len(x))[:args.single]]
-    out["single_files"] = single_file_figures(name, singles)
-
+def _lossy(name: str, label: str, dataset: str, x: np.ndarray, args: argparse.Namespace, figures: dict) -> dict:
+    """The lossy mode on the whole set at one effort and on a subset at several, judged by the
+    digit classifier where there is one; saves a grid of originals and reconstructions."""
+    binary = bool(x.max() <= 1)
     # The digit classifier judges lossy reconstructions of digits; other images get no judge.
     judge = classifier.load(args.data_dir) if dataset in ("bmnist", "mnist") else None
     labels = classifier.predict(judge, x) if judge else None
@@ -109,21 +124,27 @@ def main() -> None:
     recon = full.pop("recon")
     subset = np.random.default_rng(1).permutation(len(x))[:args.lossy_subset]
     sweep = [{k: v for k, v in lossy_run(x[subset], e).items() if k != "recon"} for e in args.efforts]
-    out["lossy"] = {**full, "kl_bits_per_image": figures["kl_bits_per_image"],
-                    # bmnist's test images carry no labels; MNIST's do.
-                    "classifier_accuracy_on_originals": classifier.accuracy(labels, args.data_dir) if dataset == "mnist" else None,
-                    "effort_sweep": sweep}
+    result = {**full, "kl_bits_per_image": figures["kl_bits_per_image"],
+              # bmnist's test images carry no labels; MNIST's do.
+              "classifier_accuracy_on_originals": classifier.accuracy(labels, args.data_dir) if dataset == "mnist" else None,
+              "effort_sweep": sweep}
     show = np.random.default_rng(2).permutation(len(lossy_x))[:20]  # the test set is sorted by class
     grid = np.concatenate([mosaic(lossy_x[show], 20), mosaic(recon[show], 20)])
     Image.fromarray((grid * 255).astype(np.uint8) if binary else grid).save(RESULTS / f"{label}_lossy.png")
+    return result
 
-    a = archive
+
+def _markdown(out: dict, args: argparse.Namespace) -> str:
+    """The results as a Markdown table."""
+    name, dataset, x_count = out["model"], out["dataset"], out["images"]
+    label = Path(name).name
+    figures, a, others = out["model_figures"], out["archive"], out["other_codecs"]
 
     def pct(v: float | None) -> str:
         return "n/a (no digit classifier for these images)" if v is None else f"{100 * v:.1f}%"
 
     md = [
-        f"# {name} on the {dataset} test set ({len(x):,} images)",
+        f"# {name} on the {dataset} test set ({x_count:,} images)",
         "",
         "| quantity | value |", "| --- | --- |",
         f"| float model -ELBO ({args.elbo_samples} z samples per image) | {figures['neg_elbo_nats_per_image']:.2f} nats/image, {figures['neg_elbo_bits_per_dim']:.4f} bits/dim |",
@@ -150,8 +171,7 @@ def main() -> None:
     md += [f"| lossy, effort {e['effort']}, {e['images']} random digits | {e['bytes_per_image']:.2f} bytes/image, "
            f"agreement {pct(e['class_agreement'])}, compress {e['compress_seconds']} s |" for e in out["lossy"]["effort_sweep"]]
     md += ["", f"Compress {a['compress_images_per_second']} images/s, decompress {a['decompress_images_per_second']} images/s."]
-    write(label, out, "\n".join(md))
-    print("\n".join(md))
+    return "\n".join(md)
 
 
 if __name__ == "__main__":

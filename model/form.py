@@ -1,0 +1,279 @@
+"""The stored coding form of a model: integer layers, lookup tables and latent bins, and the
+exact arithmetic on them that every coding model shares (tables, pixel frequency tables).
+
+A network-specific coding model (model/coding.py, the BB-ANS baseline's) subclasses
+`CodingForm` and adds its networks: `posterior`, `prior_conditionals`, `features`,
+`pixel_params`, `pixel_params_at`, `code_grid` and its causal window (`rows`, `half`, `dy`,
+`dx`), which together with what is here make up model/interface.py's `CodingModel`.
+
+The networks run on `device` (the CPU unless `to` moved them to a CUDA GPU); their results
+come back to the CPU, where the tables and everything after them stay. Results are the same
+integers on either.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..ans import PRECISION, normalize
+from . import likelihoods
+from .fixed_point import (CDF_BITS, COEF_BITS, EXP_BITS, L_MAX, LOG_BITS, LOGIT_BITS, LOGIT_MAX,
+                          MEAN_BITS, MEAN_MAX, OFFSET_BITS, OFFSET_MAX, T_BITS, T_MAX)
+from .quantize import IntLayer
+
+PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (small enough to stay in cache)
+FILES = ("coding.safetensors", "coding.json")
+
+
+class CodingForm:
+    """Integer layers, tables and bins of a coding model. Inputs and outputs are int64 CPU
+    tensors; internals float64 integers."""
+
+    config_class: type  # what `load` rebuilds the stored config as
+
+    def __init__(self, cfg, layers: dict[str, IntLayer], tables: dict[str, torch.Tensor],
+                 bins: dict[str, list[int]]):
+        self.cfg = cfg
+        self.layers = layers
+        self.tables = tables
+        self.lossless_bins = bins["lossless"]  # equal-mass bins of each p(z_i | z_<i)
+        self.lossy_bins = bins["lossy"]
+        self.channels = cfg.channels
+        self._hash: str | None = None
+        self.device = torch.device("cpu")  # where the networks run
+        self.offsets: torch.Tensor | None = None  # see `with_offsets`
+
+    def to(self, device: str | torch.device) -> "CodingForm":
+        """A copy whose networks run on `device` (see `network_device`); tables stay on the CPU."""
+        device = network_device(device)
+        moved = copy.copy(self)
+        moved.layers = {name: layer.to(device) for name, layer in self.layers.items()}
+        moved.device = device
+        return moved
+
+    @property
+    def param_bits(self) -> torch.Tensor:
+        """Fixed-point position of each pixel parameter (P,): parameter p is stored times 2^bits[p]."""
+        return pixel_param_bits(self.cfg)
+
+    def with_offsets(self, offsets: torch.Tensor | None) -> "CodingForm":
+        """A copy whose pixel parameters are moved by `offsets` (P,) at 2^-OFFSET_BITS in each
+        parameter's own units, before their clamps (None: unmoved). A file may carry offsets
+        that fit its images better than the trained output layer (codec/tuning.py)."""
+        moved = copy.copy(self)
+        if offsets is None:
+            moved.offsets = None
+            return moved
+        offsets = torch.as_tensor(offsets, dtype=torch.long)
+        if offsets.shape != self.param_bits.shape or offsets.abs().max() > OFFSET_MAX:
+            raise ValueError(f"pixel offsets must be {len(self.param_bits)} integers within +-{OFFSET_MAX}")
+        moved.offsets = (offsets << (self.param_bits - OFFSET_BITS)).double()
+        return moved
+
+    def clean_bins(self, shift: int) -> list[int]:
+        """Bins per latent dimension for a file's clean start: the lossy bins divided by 2^shift
+        (at least 1). ValueError where the model stores no tables for them."""
+        bins = [max(1, k >> shift) for k in self.lossy_bins]
+        if shift < 0 or any(k > 1 and f"edges.{k}" not in self.tables for k in bins):
+            raise ValueError(f"model has no clean-start bins at shift {shift}")
+        return bins
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer network input of pixel values (float64 holding integers)."""
+        x = x.double()
+        return x if self.cfg.likelihood == "bernoulli" else 2 * x - 255
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel of the images it codes: 1 (binary) or 8."""
+        return 1 if self.cfg.likelihood == "bernoulli" else 8
+
+    # A binary pixel is one symbol. An 8-bit channel is two: its group of 16 levels, then its
+    # level within the group; each table needs the mixture's CDF at 17 edges, not 257. The
+    # channels of a pixel follow each other: stage s is channel s // 2.
+    @property
+    def pixel_stages(self) -> int:
+        return 1 if self.cfg.likelihood == "bernoulli" else 2 * self.channels
+
+    def pixel_symbols(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """The symbols of each stage for pixel values (M, C) (int64)."""
+        if self.cfg.likelihood == "bernoulli":
+            return [values[:, 0]]
+        return [s for c in range(self.channels) for s in (values[:, c] >> 4, values[:, c] & 15)]
+
+    def pixel_value(self, symbols: list[torch.Tensor]) -> torch.Tensor:
+        """Pixel values (M, C) from the symbols of all stages."""
+        if self.cfg.likelihood == "bernoulli":
+            return symbols[0][:, None]
+        return torch.stack([(symbols[2 * c] << 4) + symbols[2 * c + 1] for c in range(self.channels)], dim=1)
+
+    def pixel_mean(self, params: torch.Tensor) -> torch.Tensor:
+        """Each pixel's mean under its distribution, rounded to a level, channel after channel
+        (each given the earlier ones' means) (int64 (M, C)); for a binary pixel its most likely
+        value. Integer arithmetic, so it is exact."""
+        if self.cfg.likelihood == "bernoulli":
+            return (params[:, :1] > 0).long()  # a tie goes to 0, as the most likely symbol would
+        levels: list[torch.Tensor] = []
+        for c in range(self.channels):
+            logits, means, _ = self._channel(params, c, levels)
+            weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]
+            # Components' means clipped to the level range stand in for their discretized means.
+            lo, hi = -255 << (MEAN_BITS - 8), 255 << (MEAN_BITS - 8)  # levels 0 and 255 in input units
+            mean = torch.div((weights * means.clamp(lo, hi)).sum(dim=1), weights.sum(dim=1), rounding_mode="floor")
+            # level = mean * 128 + 127.5, rounded: mean is at 2^-MEAN_BITS.
+            level = (mean * 128 + (255 << (MEAN_BITS - 1)) + (1 << (MEAN_BITS - 1))) >> MEAN_BITS
+            levels.append(level.clamp(0, likelihoods.LEVELS - 1))
+        return torch.stack(levels, dim=1)
+
+    def pixel_freqs(self, params: torch.Tensor, stage: int, earlier: list[torch.Tensor]) -> torch.Tensor:
+        """Frequency tables (M, K) for one stage of M pixels, given their parameters (M, P) and
+        the symbols of the earlier stages; every row sums to 2^PRECISION, no entry is 0."""
+        if self.cfg.likelihood == "bernoulli":
+            one = self.tables["sigmoid"][params[:, 0] + LOGIT_MAX]
+            return torch.stack([(1 << PRECISION) - one, one], dim=-1)
+        channel, within = divmod(stage, 2)
+        values = [(earlier[2 * e] << 4) + earlier[2 * e + 1] for e in range(channel)]
+        logits, means, log_scales = self._channel(params, channel, values)
+        step = 16 if within == 0 else 1
+        first = torch.zeros(len(params), dtype=torch.long) if within == 0 else earlier[-1] << 4
+        edges = first[:, None] + step * torch.arange(17)[None, :]  # level edges k: between k-1 and k
+        out = [self._mixture_cdf(logits[i:i + PIXEL_CHUNK], means[i:i + PIXEL_CHUNK],
+                                 log_scales[i:i + PIXEL_CHUNK], edges[i:i + PIXEL_CHUNK])
+               for i in range(0, len(params), PIXEL_CHUNK)]
+        cdf = torch.cat(out) if out else torch.zeros(0, 17, dtype=torch.long)
+        return torch.from_numpy(normalize(torch.diff(cdf, dim=1).numpy()))
+
+    def pixel_log_prob(self, values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Float log-likelihood (nats) of pixel values under float parameters in their own units."""
+        return likelihoods.get(self.cfg).log_prob(values, params)
+
+    def _channel(self, params: torch.Tensor, channel: int,
+                 values: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, means, log scales), each (M, m), of one channel's mixture, its means moved
+        by its coefficients times the values (levels) of the channels before it."""
+        m, c = self.cfg.mixtures, self.channels
+        base = 3 * m * channel
+        logits, means, log_scales = (params[:, base + k * m:base + (k + 1) * m] for k in range(3))
+        if channel:
+            pull = torch.zeros(len(params), dtype=torch.long)
+            for k, (target, source) in enumerate(self._pairs):
+                if target == channel:
+                    pull += params[:, 3 * m * c + k] * (2 * values[source] - 255)
+            # coefficient (2^-COEF_BITS) times input (2^-8), brought to 2^-MEAN_BITS.
+            means = (means + (pull >> (COEF_BITS + 8 - MEAN_BITS))[:, None]).clamp(-MEAN_MAX, MEAN_MAX)
+        return logits, means, log_scales
+
+    @property
+    def _pairs(self) -> list[tuple[int, int]]:
+        return [(c, e) for c in range(self.channels) for e in range(c)]
+
+    def _mixture_cdf(self, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
+                     edges: torch.Tensor) -> torch.Tensor:
+        """Mixture CDF at 2^-CDF_BITS below level edges k in 0..256 (k = 0: nothing, 256: all):
+        each logistic's CDF from the table, mixed with integer weights from the weight table."""
+        weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]  # (P, m)
+        inv_scale = self.exp(-log_scales)  # at 2^-EXP_BITS
+        at = (edges - 128) << (MEAN_BITS - 7)  # edge k is at (k - 1/2 - 127.5)/128 in input units
+        t = ((at[:, None, :] - means[:, :, None]) * inv_scale[:, :, None]) >> (MEAN_BITS + EXP_BITS - T_BITS)
+        lim = L_MAX << T_BITS
+        cdf = (weights[:, :, None] * self.tables["logistic"][t.clamp_(-lim, lim) + lim]).sum(dim=1)
+        cdf = torch.div(cdf, weights.sum(dim=1, keepdim=True), rounding_mode="floor")
+        cdf[edges <= 0] = 0
+        cdf[edges >= likelihoods.LEVELS] = 1 << CDF_BITS
+        return cdf
+
+    # ---------------------------------------------------------------- tables
+    def exp(self, log_value: torch.Tensor) -> torch.Tensor:
+        """round(exp(l * 2^-LOG_BITS) * 2^EXP_BITS) for log values in the stored range."""
+        return self.tables["exp"][log_value - self.tables["exp_offset"].item()]
+
+    def gaussian_cdf(self, t: torch.Tensor) -> torch.Tensor:
+        """round(Phi(t * 2^-T_BITS) * 2^CDF_BITS), t clipped to [-T_MAX, T_MAX]."""
+        lim = T_MAX << T_BITS
+        return self.tables["phi"][t.clamp(-lim, lim) + lim]
+
+    def bin_edges(self, k: int) -> torch.Tensor:
+        """Inner edges Phi^-1(b/K), b = 1..K-1, of K equal-mass bins of N(0,1), at 2^-Z_BITS."""
+        return self.tables[f"edges.{k}"]
+
+    def bin_centers(self, k: int) -> torch.Tensor:
+        """Phi^-1((b + 1/2)/K), b = 0..K-1, at 2^-Z_BITS: where a bin puts its z."""
+        return self.tables[f"centers.{k}"]
+
+    # ---------------------------------------------------------------- storage
+    def save(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors, metas = {}, {}
+        for name, layer in self.layers.items():
+            tensors.update(layer.tensors(name))
+            metas[name] = layer.meta()
+        tensors.update({f"table.{k}": v for k, v in self.tables.items()})
+        tmp = directory / (FILES[0] + ".tmp")
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, directory / FILES[0])
+        meta = {"config": json.loads(self.cfg.to_json()), "layers": metas,
+                "bins": {"lossless": self.lossless_bins, "lossy": self.lossy_bins}}
+        tmp = directory / (FILES[1] + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, directory / FILES[1])
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "CodingForm":
+        directory = Path(directory)
+        meta = json.loads((directory / FILES[1]).read_text())
+        tensors = load_file(str(directory / FILES[0]))
+        layers = {name: IntLayer.from_saved(name, tensors, m) for name, m in meta["layers"].items()}
+        tables = {k[len("table."):]: v for k, v in tensors.items() if k.startswith("table.")}
+        model = cls(cls.config_class.from_dict(meta["config"]), layers, tables, meta["bins"])
+        model._hash = file_hash(directory)
+        return model
+
+    @property
+    def weights_hash(self) -> str:
+        """sha256 over the coding files: the identity a compressed file records."""
+        if self._hash is None:
+            raise ValueError("hash is known only for a saved coding model")
+        return self._hash
+
+
+
+def pixel_param_bits(cfg) -> torch.Tensor:
+    """Fixed-point position of each pixel parameter (P,), in the likelihood's order: per channel
+    its mixture logits, means and log scales, then the channel coefficients."""
+    if cfg.likelihood == "bernoulli":
+        return torch.full((cfg.channels,), LOGIT_BITS)
+    m, c = cfg.mixtures, cfg.channels
+    per_channel = [LOGIT_BITS] * m + [MEAN_BITS] * m + [LOG_BITS] * m
+    return torch.tensor(per_channel * c + [COEF_BITS] * (c * (c - 1) // 2))
+
+
+def network_device(device: str | torch.device) -> torch.device:
+    """The torch device `device` names, if the integer networks can run there exactly; else ValueError."""
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {str(device)!r} (use cpu, cuda or cuda:N)") from None
+    # float64 sums of integers are exact on CPUs and CUDA GPUs; other backends lack float64 or are unchecked.
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device} is not supported (use cpu, cuda or cuda:N)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device} is not available: this machine has {torch.cuda.device_count()} "
+                         "usable CUDA GPU(s)")
+    return device
+
+
+
+def file_hash(directory: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    for name in FILES:
+        h.update((Path(directory) / name).read_bytes())
+    return h.hexdigest()
+
