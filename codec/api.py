@@ -227,7 +227,12 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         offsets=fitted.tolist() if fitted is not None and mode == "lossless" else [],
         clean_shift=shift if mode == "lossless" else 0, source=imgs.source,
         side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32))
-    return Encoded(container.pack(header, words), info)
+    data = container.pack(header, words)
+    # A lone image's file is never larger than its PNG plus the 10 bytes that wrap it.
+    png = None if lossy else images.png_bytes(imgs)
+    if png is not None and len(container.pack_png(png)) < len(data):
+        data = container.pack_png(png)
+    return Encoded(data, info)
 
 
 def _push_planes(pixels: np.ndarray) -> Stack:
@@ -253,6 +258,13 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     shape = (header.count, header.height, header.width) + ((header.channels,) if header.channels > 1 else ())
     if header.mode == "stored":
         return _checked(fallback.unpack(words, shape), header)
+    if header.mode == "png":
+        try:
+            imgs = images.from_png(header.png)
+        except InputError as e:
+            raise FormatError(f"file is corrupt ({e})") from None
+        header.source = imgs.source
+        return Decoded(imgs.full()[0], header)
     if header.mode == "context":
         stack = Stack(words, floor=header.floor)
         try:

@@ -17,7 +17,8 @@ MAGIC = b"VLAE"
 # 4: the source record (image mode, palette, array dtype and shape) and side planes, mode "context".
 # Versions 1 to 3 are still read.
 VERSION = 4
-MODES = {0: "lossless", 1: "lossy", 2: "stored", 3: "context"}
+MODES = {0: "lossless", 1: "lossy", 2: "stored", 3: "context", 4: "png"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
 MAX_SIDE = 1 << 14
@@ -54,6 +55,7 @@ class Header:
     clean_shift: int = 0  # version 3: the clean start's bins are the lossy bins / 2^clean_shift
     source: Source = field(default_factory=Source)  # version 4: what the decoded pixels become
     side_words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))  # version 4
+    png: bytes = b""  # mode png: the whole image as a PNG file
 
 
 def pixel_checksum(images: np.ndarray) -> bytes:
@@ -123,8 +125,28 @@ def _file_name(name: str) -> str:
     return name
 
 
+def pack_png(png: bytes) -> bytes:
+    """A file of mode png: the image as a PNG file, behind a 6-byte header and before the CRC."""
+    body = MAGIC + bytes([VERSION, 4]) + _varint(len(png)) + png
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _unpack_png(r: _Reader, body: bytes) -> Header:
+    png = r.take(r.varint(len(body), "PNG length"))
+    if r.pos != len(body):
+        raise FormatError("file has trailing bytes")
+    if len(png) < 24 or not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise FormatError("file holds a damaged PNG")
+    width, height = struct.unpack(">II", png[16:24])
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise FormatError(f"PNG of {width}x{height} is beyond the side limit {MAX_SIDE}")
+    return Header("png", "", bytes(8), height, width, 1, 8, 1, "single", 1, None, bytes(8), png=png)
+
+
 def pack(header: Header, words: np.ndarray) -> bytes:
     """The file's bytes."""
+    if header.mode == "png":
+        return pack_png(header.png)
     mode = {v: k for k, v in MODES.items()}[header.mode]
     layout = {v: k for k, v in LAYOUTS.items()}[header.layout]
     model_id = header.model_id.encode("utf-8")
@@ -219,8 +241,10 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     if zlib.crc32(body) != crc:
         raise FormatError("file is corrupt (CRC mismatch)")
     mode = r.u8()
-    if mode not in MODES:
+    if mode not in MODES or (MODES[mode] in ("context", "png") and version < 4):
         raise FormatError(f"unknown mode {mode}")
+    if MODES[mode] == "png":
+        return _unpack_png(r, body), np.zeros(0, dtype=np.uint32)
     model_id = r.text("model id")
     model_hash = r.take(8)
     height = r.varint(MAX_SIDE, "height")

@@ -59,6 +59,10 @@ class _Bits:
         one = np.clip((c[:, 1] << PRECISION) // c.sum(axis=1), 1, ONE - 1)
         return np.stack([ONE - one, one], axis=1)
 
+    def compact_tables(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of each pixel's table, the tables): here a table per pixel."""
+        return np.arange(len(ctx)), self.tables(ctx)
+
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BIT_STEP, BIT_LIMIT)
 
@@ -99,6 +103,10 @@ class _Bytes:
     def tables(self, ctx: np.ndarray) -> np.ndarray:
         return _normalized(self.counts)[ctx]
 
+    def compact_tables(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of each pixel's table, the tables): here the table of each context."""
+        return ctx, _normalized(self.counts).astype(np.int32)
+
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BYTE_STEP, BYTE_LIMIT)
 
@@ -135,25 +143,26 @@ def _padded(height: int, width: int) -> np.ndarray:
 
 
 def _push_plane(stack: Stack, values: np.ndarray, coder) -> None:
-    """Replay the decoder's steps to learn every table, then push in reverse step order."""
+    """Replay the decoder's steps to learn every table, then push in reverse step order. Each
+    step keeps its contexts' tables, not a table per pixel, so memory stays a few bytes a pixel."""
     height, width = values.shape
     padded = _padded(height, width)
     padded[2:, 2:-2] = values
-    batches, rows_buf, syms_buf, tabs_buf, size = [], [], [], [], 0
+    steps = []
     for rows, cols in _wavefronts(height, width, coder.lag):
         ctx = coder.contexts(padded, rows, cols)
         symbols = coder.to_symbols(values[rows, cols].astype(np.int64), padded, rows, cols)
-        syms_buf.append(symbols)
-        tabs_buf.append(coder.tables(ctx))
+        steps.append((symbols, *coder.compact_tables(ctx)))
         coder.update(ctx, symbols)
-        size += len(rows)
-        if size >= PUSH_ROWS:
-            batches.append((np.concatenate(syms_buf), np.concatenate(tabs_buf)))
-            syms_buf, tabs_buf, size = [], [], 0
-    if syms_buf:
-        batches.append((np.concatenate(syms_buf), np.concatenate(tabs_buf)))
-    for symbols, tables in reversed(batches):
-        stack.push(symbols, tables)
+    end = len(steps)
+    while end > 0:
+        start, size = end, 0
+        while start > 0 and size < PUSH_ROWS:
+            start -= 1
+            size += len(steps[start][0])
+        batch = steps[start:end]
+        stack.push(np.concatenate([s[0] for s in batch]), np.concatenate([t[i] for _, i, t in batch]))
+        end = start
 
 
 def _pop_plane(stack: Stack, height: int, width: int, coder) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -104,12 +105,13 @@ def _palette(im: Image.Image) -> tuple[bytes, bytes]:
     return palette, trns
 
 
-def _read_image(path: Path) -> tuple[np.ndarray, modes.Source, str]:
-    """One image file through Pillow: its pixels, mode and format."""
+def _read_image(path: Path, file=None) -> tuple[np.ndarray, modes.Source, str]:
+    """One image file (at `path`, or the file object `file` called so) through Pillow: its pixels,
+    mode and format."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(file or path) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise InputError(f"{path}: {im.width}x{im.height} is too large")
                 mode, fmt = im.mode, im.format or ""
@@ -160,6 +162,25 @@ def read(path: str | os.PathLike) -> Images:
     return _split(pixels[None], source, "single", (), fmt)
 
 
+def from_png(png: bytes) -> Images:
+    """A single image from a PNG file's bytes."""
+    pixels, source, fmt = _read_image(Path("stored PNG"), io.BytesIO(png))
+    return _split(pixels[None], source, "single", (), fmt)
+
+
+def png_bytes(imgs: Images) -> bytes | None:
+    """A single image as a PNG file (Pillow, optimize=True), or None if PNG cannot hold it."""
+    if imgs.layout != "single" or imgs.source.dtype or imgs.source.mode == "RGB;16":
+        return None
+    try:
+        im = to_pil(imgs.full()[0], imgs.source, imgs.binary)
+    except InputError:
+        return None
+    buf = io.BytesIO()
+    _save(im, buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
 def refuse_overwrite(path: Path, force: bool) -> None:
     """Fail if the output exists and --force was not given (callers check before any work)."""
     if path.exists() and not force:
@@ -195,8 +216,9 @@ def to_pil(image: np.ndarray, source: modes.Source, binary: bool) -> Image.Image
     return Image.fromarray(image)
 
 
-def _save(im: Image.Image, tmp: Path, fmt: str) -> None:
-    options = {"lossless": True, "quality": 100, "exact": True} if fmt == "WEBP" else {}
+def _save(im: Image.Image, tmp, fmt: str, **options) -> None:
+    if fmt == "WEBP":
+        options.update(lossless=True, quality=100, exact=True)
     if "transparency" in im.info:
         options["transparency"] = im.info["transparency"]
     im.save(tmp, format=fmt, **options)
