@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import bitsback, container, fallback, images, tuning
+from . import bitsback, container, context, fallback, images, modes, tuning
 from .ans import Stack
 from .errors import CodecError, FormatError, InputError, ModelMismatch
 from .lossy import decode_lossy, encode_lossy
@@ -34,7 +34,8 @@ class Encoded:
 
 @dataclass
 class Decoded:
-    """What a file holds: images (N, H, W[, C]) uint8, and its header."""
+    """What a file holds: images (N, H, W[, C]) in their mode (uint8, or uint16 for 16-bit ones;
+    (H, W[, C]) for a single image), and its header."""
 
     images: np.ndarray
     header: container.Header
@@ -78,10 +79,15 @@ MODEL_FOR_KIND = {"binary": "bmnist", "greyscale": "photo-grey", "rgb": "photo"}
 MODEL_FOR_SIZE = {("greyscale", 28, 28): "mnist", ("rgb", 32, 32): "cifar"}
 
 
-def choose_model(imgs: images.Images) -> str:
-    """The shipped model for an input: binary images go to bmnist; 28x28 greyscale to mnist and
-    other greyscale to photo-grey; 32x32 RGB to cifar and other RGB to photo."""
+def choose_model(imgs: images.Images) -> str | None:
+    """The shipped model for an input: 28x28 binary images go to bmnist; 28x28 greyscale to mnist
+    and other greyscale to photo-grey; 32x32 RGB to cifar and other RGB to photo. None: no model
+    fits (binary images of other sizes, palette indices), the context coder codes them."""
+    if imgs.source.mode in modes.MODEL_FREE:
+        return None
     if imgs.binary:
+        if imgs.pixels.shape[1:3] != (28, 28):
+            return None
         kind = "binary"
     elif imgs.pixels.ndim == 3:
         kind = "greyscale"
@@ -137,7 +143,7 @@ def compress(images_or_path, model: str | None = None, lossy: bool = False, seed
              chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
              progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
              device: str | None = None, offsets: bool = True) -> bytes:
-    """Compress images (array (N,H,W[,C]) or (H,W), a PNG, a folder of PNGs or an .npy path) to bytes.
+    """Compress images (array (N,H,W[,C]) or (H,W), an image file, a folder of PNGs or an .npy path) to bytes.
 
     Lossless by default; `lossy=True` keeps only the global code, and decompression then
     generates each pixel's mean given the pixels before it (or, with `seed`, a sample) given it;
@@ -157,8 +163,14 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     check_device(device)  # before any work
     imgs = _as_images(images_or_path)
     name = model or choose_model(imgs)
-    cm = _model(name, device)
-    _check_fits(cm, name, imgs)
+    if name is None and lossy:
+        raise InputError("no shipped model fits these images, so they have no lossy code; compress them losslessly")
+    cm = None if name is None else _model(name, device)
+    if cm is not None:
+        _check_fits(cm, name, imgs)
+    if max(imgs.pixels.shape[1:3]) > container.MAX_SIDE:
+        raise InputError(f"images of {imgs.pixels.shape[1]}x{imgs.pixels.shape[2]} exceed the side limit of "
+                         f"{container.MAX_SIDE}")
     if imgs.pixels.size > container.MAX_SUBPIXELS:
         raise InputError(f"{len(imgs.pixels)} images exceed one archive's limit of {container.MAX_SUBPIXELS} "
                          "subpixels; compress them in parts")
@@ -176,6 +188,10 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         # The checksum covers what the decoder will generate, so corruption is still caught.
         stored = _array(encode_lossy(stack, cm, x, batch, seed, effort))
         mode, words = "lossy", stack.words()
+    elif cm is None:
+        stack = _push_planes(imgs.pixels)
+        mode, words = "context", stack.words()
+        stored = imgs.pixels
     else:
         # Never worse than plain zlib of the pixels (plus the header). zlib lets go of the GIL,
         # so the fallback is made on a second thread while the model codes.
@@ -193,16 +209,46 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()
+        if len(imgs.pixels) == 1:  # graphics may suit the context coder better than the model
+            planes = _push_planes(imgs.pixels)
+            if len(planes.words()) < len(words):
+                stack, mode, words = planes, "context", planes.words()
         stored = imgs.pixels
+    side = Stack(guarded=False)
+    if imgs.side is not None:
+        for plane in imgs.side.reshape(-1, *imgs.side.shape[2:])[::-1]:
+            context.push(side, plane)
     header = container.Header(
-        mode=mode, model_id=Path(name).name, model_hash=bytes.fromhex(cm.weights_hash[:16]),
-        height=x.shape[2], width=x.shape[3], channels=cm.cfg.channels,
-        bit_depth=cm.bit_depth, count=len(x), layout=imgs.layout,
+        mode=mode, model_id="" if cm is None else Path(name).name,
+        model_hash=bytes(8) if cm is None else bytes.fromhex(cm.weights_hash[:16]),
+        height=x.shape[2], width=x.shape[3], channels=x.shape[1],
+        bit_depth=cm.bit_depth if cm is not None else 1 if imgs.binary else 8, count=len(x), layout=imgs.layout,
         chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
-        names=imgs.names, floor=stack.floor if mode != "stored" else 0,
+        names=imgs.names, floor=stack.floor if mode in ("lossless", "lossy", "context") else 0,
         offsets=fitted.tolist() if fitted is not None and mode == "lossless" else [],
-        clean_shift=shift if mode == "lossless" else 0)
-    return Encoded(container.pack(header, words), info)
+        clean_shift=shift if mode == "lossless" else 0, source=imgs.source,
+        side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32))
+    data = container.pack(header, words)
+    # A lone image's file is never larger than its PNG plus the 10 bytes that wrap it.
+    png = None if lossy else images.png_bytes(imgs)
+    if png is not None and len(container.pack_png(png)) < len(data):
+        data = container.pack_png(png)
+    return Encoded(data, info)
+
+
+def _push_planes(pixels: np.ndarray) -> Stack:
+    """A guarded stack with every channel plane of the images pushed by the context coder."""
+    stack = Stack()
+    planes = pixels[..., None] if pixels.ndim == 3 else pixels
+    for plane in planes.transpose(0, 3, 1, 2).reshape(-1, *pixels.shape[1:3])[::-1]:
+        context.push(stack, plane)
+    return stack
+
+
+def _pop_planes(stack: Stack, count: int, h: int, w: int, channels: int) -> np.ndarray:
+    """`_push_planes`'s images (N, H, W[, C])."""
+    out = np.stack([context.pop(stack, h, w) for _ in range(count * channels)]).reshape(count, channels, h, w)
+    return out[:, 0] if channels == 1 else out.transpose(0, 2, 3, 1)
 
 
 def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
@@ -210,9 +256,24 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     """Decode a .vlae file's bytes, checking the model's identity and the pixels' checksum."""
     check_device(device)  # even for stored files, which need no model
     header, words = container.unpack(bytes(data))
+    shape = (header.count, header.height, header.width) + ((header.channels,) if header.channels > 1 else ())
     if header.mode == "stored":
-        out = fallback.unpack(words, (header.count, header.height, header.width)
-                              + ((header.channels,) if header.channels > 1 else ()))
+        return _checked(fallback.unpack(words, shape), header)
+    if header.mode == "png":
+        try:
+            imgs = images.from_png(header.png)
+        except InputError as e:
+            raise FormatError(f"file is corrupt ({e})") from None
+        header.source = imgs.source
+        return Decoded(imgs.full()[0], header)
+    if header.mode == "context":
+        stack = Stack(words, floor=header.floor)
+        try:
+            out = _pop_planes(stack, header.count, header.height, header.width, header.channels)
+        except (ValueError, RuntimeError, IndexError, OverflowError) as e:
+            raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
+        if not stack.finished():
+            raise FormatError("file is corrupt (payload has words left over)")
         return _checked(out, header)
     name = model or header.model_id
     try:
@@ -248,16 +309,33 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
 
 
 def _checked(out: np.ndarray, header: container.Header) -> Decoded:
+    """The decoded main pixels checked, with their side planes restored to the source's mode."""
     if container.pixel_checksum(out) != header.checksum:
         raise FormatError("file is corrupt (decoded pixels fail the checksum)")
     if header.bit_depth == 1 and out.size and out.max() > 1:
         raise FormatError("file is corrupt (a binary image holds values above 1)")
-    return Decoded(out[0] if header.layout == "single" else out, header)
+    per_image = modes.planes_per_image(header.source, header.channels)
+    stack = Stack(header.side_words, guarded=False)
+    try:
+        side = np.zeros((header.count, per_image, header.height, header.width), dtype=np.uint8)
+        for i, k in np.ndindex(header.count, per_image):
+            side[i, k] = context.pop(stack, header.height, header.width)
+        full = modes.restore(out, side, header.source)
+    except (ValueError, RuntimeError, IndexError, OverflowError) as e:
+        raise FormatError(f"file is corrupt ({e if isinstance(e, ValueError) else type(e).__name__} in its side "
+                          "planes)") from None
+    if per_image and not stack.finished():
+        raise FormatError("file is corrupt (side planes have words left over)")
+    return Decoded(full[0] if header.layout == "single" else full, header)
 
 
 def decompress(data: bytes, batch: int = DEFAULT_BATCH, device: str | None = None) -> np.ndarray:
-    """Images from a .vlae file's bytes: (N, H, W[, C]) uint8, or (H, W[, C]) for a single image."""
-    return decode(data, batch=batch, device=device).images
+    """Images from a .vlae file's bytes, as they went in: (N, H, W[, C]) in their mode (an array
+    with its dtype and shape), or (H, W[, C]) for a single image."""
+    decoded = decode(data, batch=batch, device=device)
+    if decoded.header.layout == "array":
+        return modes.to_array(decoded.images, decoded.header.source)
+    return decoded.images
 
 
 def default_output(src: Path, compressing: bool, layout: str | None = None) -> Path:
@@ -273,7 +351,7 @@ def default_output(src: Path, compressing: bool, layout: str | None = None) -> P
 
 def compress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, force: bool = False,
                   **kwargs) -> Path:
-    """Compress a PNG, a folder of PNGs or an .npy file into a .vlae file; returns its path."""
+    """Compress an image file, a folder of PNGs or an .npy file into a .vlae file; returns its path."""
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output(src, True)
     images.refuse_overwrite(dst, force)
@@ -288,7 +366,8 @@ def write_file(data: bytes, dst: Path, force: bool) -> Path:
 
 def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None, force: bool = False,
                     **kwargs) -> Path:
-    """Decompress a .vlae file to a PNG, a folder of PNGs or an .npy file; returns its path."""
+    """Decompress a .vlae file to an image file (format by `dst`'s extension, PNG by default), a folder
+    of PNGs or an .npy file; returns its path."""
     src = Path(src)
     try:
         data = src.read_bytes()
@@ -300,7 +379,7 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
     if h.layout != "named":
         images.refuse_overwrite(dst, force)
     imgs = decoded.images[None] if h.layout == "single" else decoded.images
-    images.write(imgs, h.bit_depth == 1, h.layout, h.names, dst, force)
+    images.write(imgs, h.bit_depth == 1, h.layout, h.names, dst, force, h.source)
     return dst
 
 

@@ -96,7 +96,8 @@ _device_option = click.option("--device", default=None,
 @click.option("--threads", type=int, default=None, help="Torch CPU threads.")
 def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_json, shard_size, workers,
              batch_size, device, threads) -> None:
-    """Compress a PNG, a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file
+    """Compress an image (PNG, TIFF, BMP, PPM/PGM, WebP, JPEG; any mode: 1-bit, greyscale, RGB, with
+    alpha, palette, 16-bit), a folder of PNGs, or an .npy array (N,H,W[,C]) into one .vlae file
     (or, with --shard-size, into a folder of independent archives)."""
     _set_threads(threads)
     api.check_device(device)
@@ -107,6 +108,9 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
+    if imgs.format == "JPEG":
+        click.echo("vlae-codec: note: a JPEG is coded as its decoded pixels: the result is lossless for the "
+                   "pixels, not for the JPEG file", err=True)
     bar, tick = _pixel_progress(imgs, "compress", sys.stderr.isatty() and imgs.pixels.size > 100_000)
     encoded = api.encode(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, progress=tick,
                          effort=effort, device=device, offsets=offsets)
@@ -171,7 +175,9 @@ def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Pat
 
 @main.command()
 @click.argument("file", type=click.Path())
-@click.option("-o", "--output", type=click.Path(), default=None, help="Output PNG, folder or .npy [default: from FILE].")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Output image (its extension picks PNG, TIFF, BMP, PPM/PGM or lossless WebP), folder or .npy "
+                   "[default: from FILE, images as PNG].")
 @click.option("--model", default=None, help="Model folder, for files made with an unshipped model.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--shard", type=click.IntRange(0), default=None,
@@ -291,7 +297,7 @@ def _measure_archive(imgs: images.Images, name: str, lossy: bool, batch_size: in
     header, words = container.unpack(data)
     result = {"bytes": len(data), "header_bytes": len(data) - 4 * len(words),
               "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
-              "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None,
+              "roundtrip_ok": bool(np.array_equal(out, imgs.full())) if not lossy else None,
               "neg_elbo_bits_per_dim": None}
     if encoded.info is not None:
         # The information content of what was coded, on the z actually drawn: its mean is the

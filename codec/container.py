@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import FormatError
+from .modes import MODES as SOURCE_MODES, PALETTE, SIXTEEN, Source, planes_per_image
 
 MAGIC = b"VLAE"
-# 2: guarded payloads and a floor in the header (see ans.Stack); 3: pixel offsets, clean shift.
-# Versions 1 and 2 are still read.
-VERSION = 3
-MODES = {0: "lossless", 1: "lossy", 2: "stored"}
+# 2: guarded payloads and a floor in the header (see ans.Stack); 3: pixel offsets, clean shift;
+# 4: the source record (image mode, palette, array dtype and shape) and side planes, mode "context".
+# Versions 1 to 3 are still read.
+VERSION = 4
+MODES = {0: "lossless", 1: "lossy", 2: "stored", 3: "context", 4: "png"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
 # Limits checked before anything is allocated: a header cannot make the decoder build a bomb.
 MAX_SIDE = 1 << 14
@@ -26,6 +29,7 @@ MAX_NAME = 4096
 MAX_OFFSETS = 64  # pixel parameter offsets: how many, and how large
 MAX_OFFSET = 1 << 12
 MAX_CLEAN_SHIFT = 12
+MAX_NDIM = 5  # of a restored .npy array
 
 
 @dataclass
@@ -49,6 +53,9 @@ class Header:
     floor: int = 0  # version 2: the fewest valid bits the encoder's ANS stack held (see ans.Stack)
     offsets: list[int] = field(default_factory=list)  # version 3: pixel parameter offsets (codec/tuning.py)
     clean_shift: int = 0  # version 3: the clean start's bins are the lossy bins / 2^clean_shift
+    source: Source = field(default_factory=Source)  # version 4: what the decoded pixels become
+    side_words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))  # version 4
+    png: bytes = b""  # mode png: the whole image as a PNG file
 
 
 def pixel_checksum(images: np.ndarray) -> bytes:
@@ -118,8 +125,28 @@ def _file_name(name: str) -> str:
     return name
 
 
+def pack_png(png: bytes) -> bytes:
+    """A file of mode png: the image as a PNG file, behind a 6-byte header and before the CRC."""
+    body = MAGIC + bytes([VERSION, 4]) + _varint(len(png)) + png
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _unpack_png(r: _Reader, body: bytes) -> Header:
+    png = r.take(r.varint(len(body), "PNG length"))
+    if r.pos != len(body):
+        raise FormatError("file has trailing bytes")
+    if len(png) < 24 or not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise FormatError("file holds a damaged PNG")
+    width, height = struct.unpack(">II", png[16:24])
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise FormatError(f"PNG of {width}x{height} is beyond the side limit {MAX_SIDE}")
+    return Header("png", "", bytes(8), height, width, 1, 8, 1, "single", 1, None, bytes(8), png=png)
+
+
 def pack(header: Header, words: np.ndarray) -> bytes:
     """The file's bytes."""
+    if header.mode == "png":
+        return pack_png(header.png)
     mode = {v: k for k, v in MODES.items()}[header.mode]
     layout = {v: k for k, v in LAYOUTS.items()}[header.layout]
     model_id = header.model_id.encode("utf-8")
@@ -137,9 +164,64 @@ def pack(header: Header, words: np.ndarray) -> bytes:
     if header.version >= 3:
         parts += [_varint(len(header.offsets))] + [_varint(_zigzag(o)) for o in header.offsets]
         parts.append(_varint(header.clean_shift))
+    if header.version >= 4:
+        parts += _source_fields(header)
     parts += [_varint(len(words)), np.asarray(words, dtype="<u4").tobytes()]
     body = b"".join(parts)
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+# The main pixels' (channels, bit depth) of each image mode that fixes them.
+_MAIN_GEOMETRY = {"1": (1, 1), "L": (1, 8), "LA": (1, 8), "RGB": (3, 8), "RGBA": (3, 8), "P": (3, 8),
+                  "P;I": (1, 8), "I;16": (1, 8), "RGB;16": (3, 8)}
+
+
+def _restored_channels(source: Source, channels: int) -> int:
+    """Channels of a restored image: the main pixels' and an alpha plane; one palette index."""
+    if source.mode in PALETTE:
+        return 1
+    return channels + (1 if source.mode in ("LA", "RGBA") else 0)
+
+
+def _source_fields(header: Header) -> list[bytes]:
+    src = header.source
+    parts = [bytes([SOURCE_MODES.index(src.mode) | (0x80 if src.dtype else 0)])]
+    if src.mode in PALETTE:
+        parts += [_varint(len(src.palette) // 3), src.palette, _varint(len(src.transparency)), src.transparency]
+    if src.mode in SIXTEEN:
+        parts.append(bytes([src.delta]))
+    if src.dtype:
+        raw = src.dtype.encode("ascii")
+        parts += [_varint(len(raw)), raw, _varint(len(src.shape))] + [_varint(d) for d in src.shape]
+    if planes_per_image(src, header.channels):
+        parts += [_varint(len(header.side_words)), np.asarray(header.side_words, dtype="<u4").tobytes()]
+    return parts
+
+
+def _read_source(r: _Reader, channels: int, subpixels: int) -> tuple[Source, np.ndarray]:
+    code = r.u8()
+    if code & 0x7F >= len(SOURCE_MODES):
+        raise FormatError(f"unknown image mode {code & 0x7F}")
+    src = Source(SOURCE_MODES[code & 0x7F])
+    if src.mode in PALETTE:
+        src.palette = r.take(3 * r.varint(256, "palette size"))
+        src.transparency = r.take(r.varint(len(src.palette) // 3, "transparency entries"))
+    if src.mode in SIXTEEN:
+        src.delta = bool(r.varint(1, "16-bit delta flag"))
+    if code & 0x80:
+        raw = r.take(r.varint(16, "array dtype length"))
+        try:
+            dtype = np.dtype(raw.decode("ascii"))
+        except (UnicodeDecodeError, TypeError, ValueError):
+            raise FormatError("file names an unknown array dtype") from None
+        if dtype.kind not in "uib":
+            raise FormatError(f"file names an array dtype {dtype} that holds no pixels")
+        src.dtype = dtype.str
+        src.shape = tuple(r.varint(MAX_SUBPIXELS, "array side") for _ in range(r.varint(MAX_NDIM, "array rank")))
+    words = np.zeros(0, dtype=np.uint32)
+    if planes_per_image(src, channels):
+        words = np.frombuffer(r.take(4 * r.varint(2 * subpixels + 64, "side payload length")), dtype="<u4")
+    return src, words.astype(np.uint32)
 
 
 def unpack(data: bytes) -> tuple[Header, np.ndarray]:
@@ -159,8 +241,10 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     if zlib.crc32(body) != crc:
         raise FormatError("file is corrupt (CRC mismatch)")
     mode = r.u8()
-    if mode not in MODES:
+    if mode not in MODES or (MODES[mode] in ("context", "png") and version < 4):
         raise FormatError(f"unknown mode {mode}")
+    if MODES[mode] == "png":
+        return _unpack_png(r, body), np.zeros(0, dtype=np.uint32)
     model_id = r.text("model id")
     model_hash = r.take(8)
     height = r.varint(MAX_SIDE, "height")
@@ -184,6 +268,9 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     if version >= 3:
         offsets = [r.signed(MAX_OFFSET, "pixel offset") for _ in range(r.varint(MAX_OFFSETS, "offset count"))]
         clean_shift = r.varint(MAX_CLEAN_SHIFT, "clean shift")
+    source, side_words = Source(), np.zeros(0, dtype=np.uint32)
+    if version >= 4:
+        source, side_words = _read_source(r, channels, height * width * max(channels, 1) * count)
     n_words = r.varint(MAX_SUBPIXELS, "payload length")
     raw = r.take(4 * n_words)
     if r.pos != len(body):
@@ -196,9 +283,13 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
         raise FormatError("only a lossy file has a sampling seed")
     if (offsets or clean_shift) and MODES[mode] != "lossless":
         raise FormatError("only a lossless file has pixel offsets or a clean shift")
+    if source.dtype and int(np.prod(source.shape)) != count * height * width * _restored_channels(source, channels):
+        raise FormatError("the array shape in the file does not match its geometry")
+    if source.mode != "plain" and (channels, bit_depth) != _MAIN_GEOMETRY.get(source.mode, (channels, bit_depth)):
+        raise FormatError(f"image mode {source.mode} does not fit {channels} channel(s) of bit depth {bit_depth}")
     if LAYOUTS[layout] == "single" and count != 1:
         raise FormatError("single-image file holds more than one image")
     header = Header(MODES[mode], model_id, model_hash, height, width, channels, bit_depth, count,
                     LAYOUTS[layout], chunk_max, None if seed == 0 else seed - 1, checksum, names, version, floor,
-                    offsets, clean_shift)
+                    offsets, clean_shift, source, side_words)
     return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)

@@ -1,7 +1,8 @@
-"""Reading and writing what users hand us: PNG files, folders of PNGs and .npy arrays."""
+"""Reading and writing what users hand us: image files, folders of PNGs and .npy arrays."""
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -11,84 +12,135 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import modes
 from .errors import InputError
 
-MAX_PIXELS = 1 << 28  # refuse PNGs that claim more (decompression bombs)
+MAX_PIXELS = 1 << 28  # refuse images that claim more (decompression bombs)
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+# Output formats by file extension: each writes the modes it can hold exactly (checked on writing).
+FORMATS = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".ppm": "PPM", ".pgm": "PPM",
+           ".pbm": "PPM", ".pnm": "PPM", ".webp": "WEBP"}
 
 
 @dataclass
 class Images:
-    """A batch of same-sized images as uint8 (N, H, W) or (N, H, W, C), and where they came from."""
+    """A batch of same-sized images: the main pixels a model codes, uint8 (N, H, W) or (N, H, W, C),
+    the side planes (N, K, H, W) that the context coder codes, and where they came from."""
 
     pixels: np.ndarray
-    binary: bool  # 1-bit PNGs, or an array holding only 0 and 1
+    binary: bool  # 1-bit images, or an array holding only 0 and 1
     layout: str  # "single" | "array" | "named"
     names: list[str] = field(default_factory=list)
+    source: modes.Source = field(default_factory=modes.Source)
+    side: np.ndarray | None = None  # None: no side planes
+    format: str = ""  # the input file's format as Pillow names it (PNG, JPEG, TIFF, ...)
+
+    def full(self) -> np.ndarray:
+        """The images as the user gave them (N, H, W[, C]), in their mode; for arrays, their dtype."""
+        return modes.restore(self.pixels, self._side(), self.source)
+
+    def _side(self) -> np.ndarray:
+        n, h, w = self.pixels.shape[:3]
+        return self.side if self.side is not None else np.zeros((n, 0, h, w), dtype=np.uint8)
 
 
-def from_array(array: np.ndarray, layout: str = "array") -> Images:
-    """Check an array of images (N,H,W) or (N,H,W,C), or a single (H,W) image."""
-    a = np.asarray(array)
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
-            raise InputError("array holds NaN or infinite values; give uint8 pixels")
-        raise InputError(f"array has dtype {a.dtype}; give uint8 pixels (0..255, or 0/1 for binary images)")
-    if a.dtype.kind not in "ui":
-        raise InputError(f"array has dtype {a.dtype}; give uint8 pixels")
-    if a.dtype != np.uint8:
-        if a.size and (a.min() < 0 or a.max() > 255):
-            raise InputError(f"array values span {a.min()}..{a.max()}; pixels must be in 0..255")
-        a = a.astype(np.uint8)
-    if layout == "single":
-        a = a[None]
-    if a.ndim == 4 and a.shape[-1] == 1:
-        a = a[..., 0]
+def _split(full: np.ndarray, source: modes.Source, layout: str, names=(), fmt: str = "") -> Images:
+    main, side, source = modes.split(full, source)
+    binary = source.mode == "1" or (source.mode == "plain" and bool(main.size) and int(main.max()) <= 1)
+    return Images(np.ascontiguousarray(main), binary, layout, list(names), source,
+                  side if side.shape[1] else None, fmt)
+
+
+def _check_shape(a: np.ndarray) -> None:
     if a.ndim not in (3, 4):
         raise InputError(f"array has shape {a.shape}; expected (N, H, W) or (N, H, W, C)")
     if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
         raise InputError(f"array has shape {a.shape}: no pixels to compress")
-    binary = bool(a.size) and int(a.max()) <= 1
-    return Images(np.ascontiguousarray(a), binary, layout)
 
 
-def _read_png(path: Path) -> tuple[np.ndarray, bool]:
+def from_array(array: np.ndarray, layout: str = "array") -> Images:
+    """Check an array of images (N,H,W) or (N,H,W,C), or a single (H,W) image: uint8 values (0/1 for
+    binary images) or up to 65535 (16-bit); 2 channels are greyscale and alpha, 4 RGB and alpha.
+    Decoding gives back the array's dtype and shape."""
+    a = np.asarray(array)
+    original = a
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise InputError("array holds NaN or infinite values; give uint8 pixels")
+        raise InputError(f"array has dtype {a.dtype}; give uint8 pixels (0..255, or 0/1 for binary images)")
+    if a.dtype.kind not in "uib":
+        raise InputError(f"array has dtype {a.dtype}; give uint8 pixels")
+    if layout == "single":
+        a = a[None]
+    if a.ndim == 4 and a.shape[-1] == 1:
+        a = a[..., 0]
+    _check_shape(a)
+    low, high = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if low < 0 or high > 65535:
+        raise InputError(f"array values span {low}..{high}; pixels must be in 0..255 (or 0..65535 for 16-bit)")
+    channels = 1 if a.ndim == 3 else a.shape[-1]
+    if high > 255:
+        mode = {1: "I;16", 3: "RGB;16"}.get(channels)
+        if mode is None:
+            raise InputError(f"16-bit arrays must have 1 or 3 channels; got {channels}")
+        a = a.astype(np.uint16)
+    else:
+        mode = {1: "plain", 2: "LA", 3: "plain", 4: "RGBA"}.get(channels)
+        if mode is None:
+            raise InputError(f"array has {channels} channels; expected 1, 2 (with alpha), 3 or 4 (with alpha)")
+        a = a.astype(np.uint8)
+    source = modes.Source(mode)
+    if original.dtype != np.uint8 or (layout == "array" and original.shape != a.shape):
+        source.dtype, source.shape = original.dtype.str, tuple(original.shape)
+    return _split(np.ascontiguousarray(a), source, layout)
+
+
+def _palette(im: Image.Image) -> tuple[bytes, bytes]:
+    """A palette image's colours (3 bytes per entry) and the alpha of each entry (empty if opaque)."""
+    palette = bytes(im.getpalette("RGB") or [])
+    trns = im.info.get("transparency")
+    if isinstance(trns, int):
+        trns = bytes([255] * trns + [0])
+    trns = bytes(trns or b"")[:len(palette) // 3]
+    return palette, trns
+
+
+def _read_image(path: Path, file=None) -> tuple[np.ndarray, modes.Source, str]:
+    """One image file (at `path`, or the file object `file` called so) through Pillow: its pixels,
+    mode and format."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(file or path) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise InputError(f"{path}: {im.width}x{im.height} is too large")
-                mode = im.mode
-                if mode == "1":
-                    return np.asarray(im, dtype=np.uint8), True
-                if mode in ("L", "RGB"):
-                    return np.asarray(im, dtype=np.uint8), False
-                if mode in ("I;16", "I;16B", "I", "I;16L"):
-                    raise InputError(f"{path}: 16-bit PNGs are not supported; convert to 8 bits")
-                if mode == "P":
-                    # A palette holds colours: code them as RGB (or with their alpha, below).
-                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                    mode = im.mode
-                    if mode == "RGB":
-                        return np.asarray(im, dtype=np.uint8), False
-                if mode in ("LA", "RGBA"):
+                mode, fmt = im.mode, im.format or ""
+                raw = str(im.tile[0][3] if im.tile and len(im.tile[0]) > 3 else "")
+                if ";16" in raw and mode not in SIXTEEN_BIT_MODES:
+                    raise InputError(f"{path}: 16-bit {mode} is read by Pillow only as 8 bits; give the pixels "
+                                     "as a uint16 .npy array")
+                if mode in ("1", "L", "RGB", "LA", "RGBA"):
                     a = np.asarray(im, dtype=np.uint8)
-                    if (a[..., -1] != 255).any():
-                        raise InputError(f"{path}: has transparency, which is not supported yet; "
-                                         "flatten it onto a background or save it without alpha")
-                    return np.ascontiguousarray(a[..., :-1].squeeze(-1) if mode == "LA" else a[..., :3]), False
-                raise InputError(f"{path}: PNG mode {mode} is not supported (binary, greyscale, RGB and palette "
-                                 "are; alpha only when fully opaque)")
+                    return a, modes.Source(mode), fmt
+                if mode == "P":
+                    palette, trns = _palette(im)
+                    return np.asarray(im, dtype=np.uint8), modes.Source("P", palette, trns), fmt
+                if mode in SIXTEEN_BIT_MODES:
+                    a = np.asarray(im)
+                    if a.size and (a.min() < 0 or a.max() > 65535):
+                        raise InputError(f"{path}: values beyond 16 bits are not supported")
+                    return a.astype(np.uint16), modes.Source("I;16"), fmt
+                raise InputError(f"{path}: image mode {mode} is not supported (1-bit, greyscale, RGB, with or "
+                                 "without alpha, palette, and 16-bit greyscale are)")
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"{path}: not a readable PNG image ({e})") from None
+        raise InputError(f"{path}: not a readable image ({e})") from None
 
 
 def read(path: str | os.PathLike) -> Images:
-    """A PNG file, a folder of PNG files (one archive, sorted by name) or an .npy array."""
+    """An image file (PNG, TIFF, BMP, PPM/PGM, WebP, JPEG: whatever Pillow reads losslessly), a folder
+    of PNG files (one archive, sorted by name) or an .npy array."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
@@ -96,20 +148,37 @@ def read(path: str | os.PathLike) -> Images:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file())
         if not files:
             raise InputError(f"{path}: folder holds no .png files")
-        arrays, kinds = zip(*(_read_png(p) for p in files))
-        if len({a.shape for a in arrays}) > 1 or len(set(kinds)) > 1:
-            raise InputError(f"{path}: images differ in size or mode; an archive holds images of one kind")
-        out = from_array(np.stack(arrays))
-        return Images(out.pixels, kinds[0], "named", [p.name for p in files])
+        arrays, sources, _ = zip(*(_read_image(p) for p in files))
+        if len({a.shape for a in arrays}) > 1 or len({repr(s) for s in sources}) > 1:
+            raise InputError(f"{path}: images differ in size, mode or palette; an archive holds images of one kind")
+        return _split(np.stack(arrays), sources[0], "named", [p.name for p in files], "PNG")
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise InputError(f"{path}: not a readable .npy array ({e})") from None
         return from_array(array)
-    pixels, binary = _read_png(path)
-    out = from_array(pixels, layout="single")
-    return Images(out.pixels, binary, "single")
+    pixels, source, fmt = _read_image(path)
+    return _split(pixels[None], source, "single", (), fmt)
+
+
+def from_png(png: bytes) -> Images:
+    """A single image from a PNG file's bytes."""
+    pixels, source, fmt = _read_image(Path("stored PNG"), io.BytesIO(png))
+    return _split(pixels[None], source, "single", (), fmt)
+
+
+def png_bytes(imgs: Images) -> bytes | None:
+    """A single image as a PNG file (Pillow, optimize=True), or None if PNG cannot hold it."""
+    if imgs.layout != "single" or imgs.source.dtype or imgs.source.mode == "RGB;16":
+        return None
+    try:
+        im = to_pil(imgs.full()[0], imgs.source, imgs.binary)
+    except InputError:
+        return None
+    buf = io.BytesIO()
+    _save(im, buf, "PNG", optimize=True)
+    return buf.getvalue()
 
 
 def refuse_overwrite(path: Path, force: bool) -> None:
@@ -131,19 +200,62 @@ def atomic_write(path: Path, write, force: bool) -> None:
         raise
 
 
-def write_png(path: Path, image: np.ndarray, binary: bool, force: bool) -> None:
-    im = Image.fromarray((image * 255).astype(np.uint8)).convert("1") if binary else Image.fromarray(image)
-    atomic_write(path, lambda tmp: im.save(tmp, format="PNG"), force)
+def to_pil(image: np.ndarray, source: modes.Source, binary: bool) -> Image.Image:
+    """One restored image (H, W[, C]) as a Pillow image of its mode."""
+    mode = source.mode
+    if mode == "RGB;16":
+        raise InputError("Pillow cannot write 16-bit RGB images; decompress to an .npy file")
+    if binary or mode == "1":
+        return Image.fromarray(image.astype(bool))
+    if mode in modes.PALETTE:
+        im = Image.frombytes("P", image.shape[::-1], np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+        im.putpalette(source.palette, "RGB")
+        if source.transparency:
+            im.info["transparency"] = source.transparency
+        return im
+    return Image.fromarray(image)
 
 
-def write(images: np.ndarray, binary: bool, layout: str, names: list[str], out: Path, force: bool) -> None:
-    """Write decoded images where the user asked: a PNG, an .npy array or a folder of PNGs."""
+def _save(im: Image.Image, tmp, fmt: str, **options) -> None:
+    if fmt == "WEBP":
+        options.update(lossless=True, quality=100, exact=True)
+    if "transparency" in im.info:
+        options["transparency"] = im.info["transparency"]
+    im.save(tmp, format=fmt, **options)
+
+
+def write_image(path: Path, image: np.ndarray, source: modes.Source, binary: bool, force: bool) -> None:
+    """Write one image in the format its extension names (PNG if it names none), refusing a format
+    that would not give back the same mode and pixels."""
+    ext = path.suffix.lower()
+    if ext in (".jpg", ".jpeg"):
+        raise InputError(f"{path}: JPEG output would not be lossless; write .png, .tif, .bmp, .ppm or .webp")
+    fmt = FORMATS.get(ext, "PNG")
+    im = to_pil(image, source, binary)
+
+    def write(tmp: Path) -> None:
+        try:
+            _save(im, tmp, fmt)
+            with Image.open(tmp) as back:
+                same = back.mode == im.mode and np.array_equal(np.asarray(back), np.asarray(im))
+        except (OSError, ValueError, KeyError) as e:
+            raise InputError(f"{path}: {fmt} cannot hold this {im.mode} image ({e}); write .png") from None
+        if not same:
+            raise InputError(f"{path}: {fmt} cannot hold this {im.mode} image exactly; write .png")
+
+    atomic_write(path, write, force)
+
+
+def write(images: np.ndarray, binary: bool, layout: str, names: list[str], out: Path, force: bool,
+          source: modes.Source | None = None) -> None:
+    """Write restored images where the user asked: an image file, an .npy array or a folder of PNGs."""
+    source = source or modes.Source()
     if layout == "single":
-        write_png(out, images[0], binary, force)
+        write_image(out, images[0], source, binary, force)
     elif layout == "array":
         def save(tmp: Path) -> None:
             with open(tmp, "wb") as f:
-                np.save(f, images)
+                np.save(f, modes.to_array(images, source))
 
         atomic_write(out, save, force)
     else:
@@ -154,4 +266,4 @@ def write(images: np.ndarray, binary: bool, layout: str, names: list[str], out: 
             raise InputError(f"{out / clash[0]} exists; use --force to overwrite")
         out.mkdir(parents=True, exist_ok=True)
         for image, n in zip(images, names):
-            write_png(out / n, image, binary, force=True)
+            write_image(out / n, image, source, binary, force=True)

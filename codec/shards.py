@@ -83,7 +83,11 @@ def compress(imgs: images.Images, out: Path, shard_size: int, workers: int = 1, 
         raise InputError("workers must be at least 1")
     if out.exists() and not force:
         raise InputError(f"{out} exists; use --force to overwrite")
+    if imgs.side is not None or imgs.source.mode not in ("plain", "1", "L", "RGB"):
+        raise InputError(f"--shard-size takes 1-bit, greyscale and RGB images; these are {imgs.source.mode}")
     name = model or api.choose_model(imgs)
+    if name is None:
+        raise InputError("--shard-size needs a model that fits the images (binary images: 28x28)")
     n = len(imgs.pixels)
     starts = list(range(0, n, shard_size))
     jobs = [(imgs.pixels[s:s + shard_size], imgs.names[s:s + shard_size], imgs.layout if imgs.layout != "single"

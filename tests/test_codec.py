@@ -115,9 +115,9 @@ def test_refuses_bad_arrays():
     with pytest.raises(InputError):
         vlae_codec.compress(np.full((2, 28, 28), np.nan))
     with pytest.raises(InputError):
-        vlae_codec.compress(np.zeros((2, 30, 30), dtype=np.uint8))
+        vlae_codec.compress(np.zeros((2, 30, 30, 5), dtype=np.uint8))
     with pytest.raises(InputError):
-        vlae_codec.compress(np.full((2, 28, 28), 300, dtype=np.int64))
+        vlae_codec.compress(np.full((2, 28, 28), 1 << 16, dtype=np.int64))
     with pytest.raises(InputError, match="binary"):
         vlae_codec.compress(np.full((2, 28, 28), 7, dtype=np.uint8), model="bmnist")
     with pytest.raises(InputError):
