@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ans import Stack
-from .model.coding import PRECISION
+from .ans import PRECISION, Stack
 
 CONSTANT, TWO_VALUED, GENERAL = 0, 1, 2
 KINDS = 4  # the kind is pushed uniformly over 4
