@@ -133,8 +133,9 @@ def test_bad_inputs_fail_cleanly(tmp_path, bmnist_test, make):
         Image.fromarray(digits[0] * 255).convert("P").save(path, transparency=0)
     elif make == "grey_alpha":  # with transparency
         Image.fromarray(np.stack([digits[0] * 255, digits[0] * 255], axis=-1), mode="LA").save(path)
-    elif make == "one_pixel":
+    elif make == "one_pixel":  # photo-grey takes any size; mnist only 28x28
         Image.fromarray(np.zeros((1, 1), np.uint8)).save(path)
+        args = ["--model", "mnist"]
     elif make == "empty_npy":
         path = tmp_path / "in.npy"
         np.save(path, np.zeros((1, 0, 0), np.uint8))
