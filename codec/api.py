@@ -229,7 +229,7 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         clean_shift=shift if mode == "lossless" else 0, source=imgs.source,
         side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32))
     data = container.pack(header, words)
-    # A lone image's file is never larger than its PNG plus the 10 bytes that wrap it.
+    # A lone image's file is never larger than its PNG plus the (at most 14) bytes that wrap it.
     png = None if lossy else images.png_bytes(imgs)
     if png is not None and len(container.pack_png(png)) < len(data):
         data = container.pack_png(png)

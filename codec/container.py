@@ -54,7 +54,8 @@ class Header:
     offsets: list[int] = field(default_factory=list)  # version 3: pixel parameter offsets (codec/tuning.py)
     clean_shift: int = 0  # version 3: the clean start's bins are the lossy bins / 2^clean_shift
     source: Source = field(default_factory=Source)  # version 4: what the decoded pixels become
-    side_words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32))  # version 4
+    # version 4: the side planes' words; like the payload's words, not part of a header's equality
+    side_words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32), compare=False)
     png: bytes = b""  # mode png: the whole image as a PNG file
 
 
@@ -126,7 +127,7 @@ def _file_name(name: str) -> str:
 
 
 def pack_png(png: bytes) -> bytes:
-    """A file of mode png: the image as a PNG file, behind a 6-byte header and before the CRC."""
+    """A file of mode png: the image as a PNG file, behind 6 bytes and its length, before the CRC."""
     body = MAGIC + bytes([VERSION, 4]) + _varint(len(png)) + png
     return body + struct.pack("<I", zlib.crc32(body))
 
