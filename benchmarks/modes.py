@@ -5,7 +5,7 @@ Rows: Kodak crops under a soft gradient mask, an anti-aliased disc and a 1-bit c
 a palette image with a transparent entry; 16-bit greyscale (8-bit values stretched, and with
 real low bits) and 16-bit RGB (as an .npy array; PNG written by hand, Pillow cannot).
 
-Run: python benchmarks/modes.py [--data-dir DIR] [--crop 128] [--photos kodim03,kodim23] [--only TEXT]
+Run: python -m benchmarks.modes [--data-dir DIR] [--crop 128] [--photos kodim03,kodim23] [--only TEXT]
 Writes benchmarks/results/modes.json and modes.md; with --only, only the rows whose name holds
 TEXT are measured again, the others kept from the existing modes.json (each row has its date).
 """
@@ -27,7 +27,7 @@ import vlae_codec
 from vlae_codec import baselines
 from vlae_codec.model import data
 
-from common import RESULTS, provenance, write
+from .common import RESULTS, provenance, write
 
 
 def _masks(side: int) -> dict[str, np.ndarray]:
