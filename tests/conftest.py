@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +42,33 @@ def pytest_configure(config):
         _full_data = data.data_dir(config.getoption("--full-data"))
     except data.DataError as e:
         _full_data = str(e)
-    os.environ["VLAE_DATA"] = str(FIXTURES)
+    os.environ["VLAE_DATA"] = str(_fixture_data_folder())
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(fixture_data(), ignore_errors=True)
+
+
+def _fixture_data_folder() -> Path:
+    """The fixtures in the data folder's layout, in a temporary folder: each data set's sample
+    strip as its .npz file (the test split only), and the photo crops."""
+    folder = Path(tempfile.mkdtemp(prefix="vlae-fixtures-"))
+    for name, (filename, _) in data.DATASETS.items():
+        strip = np.asarray(Image.open(FIXTURES / "samples" / f"{name}.png"))
+        side = strip.shape[0]  # the images are square, side by side
+        np.savez(folder / filename, x_test=np.stack(np.split(strip, strip.shape[1] // side, axis=1)))
+    (folder / "crops").symlink_to(FIXTURES / "crops")
+    return folder
+
+
+def fixture_data() -> Path:
+    """The data folder the tests run with (see pytest_configure)."""
+    return Path(os.environ["VLAE_DATA"])
 
 
 def load_test_set(name: str) -> np.ndarray:
     """A fixed random sample (100 images) of a data set's test set, shipped in tests/fixtures."""
-    return data.load_split(name, "test", FIXTURES)
+    return data.load_split(name, "test", fixture_data())
 
 
 def fixture_photo(stem: str) -> np.ndarray:

@@ -12,11 +12,11 @@ from benchmarks import fuzz
 from vlae_codec import container
 from vlae_codec.errors import FormatError
 
-from conftest import FIXTURES, run_cli
+from conftest import fixture_data, run_cli
 
 
 def test_mutated_archives_decode_exactly_or_are_refused():
-    result = fuzz.run(cases=300, seed=1, timeout=20, data_dir=str(FIXTURES))
+    result = fuzz.run(cases=300, seed=1, timeout=20, data_dir=str(fixture_data()))
     assert result["bad_cases"] == [] and sum(result["outcomes"].values()) == 300
     assert result["outcomes"].get("refused", 0) > 200  # the mutations do reach the checks
 
