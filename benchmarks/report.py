@@ -3,6 +3,8 @@ vlae-codec loses. Pure functions of the dicts, so the report can be rebuilt with
 
 from __future__ import annotations
 
+from .photo_speed import table as photo_speed_table
+
 # Rows of the rate table: key, label, and whether it is a codec (a file one can write) rather
 # than a model's estimate of the rate.
 ROWS = [
@@ -152,6 +154,8 @@ def photo_losses(photos: dict) -> list[str]:
     out = []
     for label, sets in photos.get("models", {}).items():
         for which, m in sets.items():
+            if which == "speed":
+                continue
             s = m["summary"]
             if s.get("jxl_bits_per_dim") is None:
                 continue
@@ -291,6 +295,8 @@ def _photo_tables(photos: dict) -> list[str]:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for label, sets in photos.get("models", {}).items():
         for which, m in sets.items():
+            if which == "speed":
+                continue
             s = m["summary"]
             ratio = s["bits_per_dim"] / s["jxl_bits_per_dim"] if s.get("jxl_bits_per_dim") else None
             lines.append(f"| {label} | {which} | {s['photos']} | {_fmt(s['bits_per_dim'])} | {_fmt(s.get('jxl_bits_per_dim'))} "
@@ -298,6 +304,10 @@ def _photo_tables(photos: dict) -> list[str]:
                          f"{s['below_jxl']} of {s['photos']} | {s['compress_seconds']:.1f} / {s['decompress_seconds']:.1f} | "
                          f"{_fmt(s.get('jxl_encode_seconds'), 2)} / {_fmt(s.get('jxl_decode_seconds'), 3)} | "
                          f"{s['max_peak_mib']:.0f} | {s['all_exact']} |")
+    for label, sets in photos.get("models", {}).items():
+        if sets.get("speed"):
+            lines += ["", f"Speed of `{label}` against JPEG-XL and WebP, every codec a whole command in a fresh process "
+                      "(benchmarks/photo_speed.py):", "", photo_speed_table(sets["speed"])]
     return lines
 
 

@@ -28,7 +28,7 @@ from PIL import Image
 from vlae_codec.api import coding_model
 from vlae_codec.model import VLAEConfig, data, zoo
 
-from . import archive_size, lossy, photos, plots, rates, report, speed
+from . import archive_size, lossy, photo_speed, photos, plots, rates, report, speed
 from .common import RESULTS, model_test_set, provenance
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +55,7 @@ class Plan:
     crop_sizes: tuple[int, ...]
     classic_speed_images: int  # images for PNG / WebP / JPEG-XL encode and decode speed
     photo_limit: int | None  # photos per set for the photo models (None: every photo of the set)
+    speed_photos: tuple[str, ...] = ("kodim23",)  # Kodak photos timed against JPEG-XL and WebP, all fresh processes
     seed: int = 0  # of the test-set order
 
 
@@ -196,6 +197,11 @@ def measure_photo_model(name: str, plan: Plan, threads: int, data_dir: str | Non
         with tempfile.TemporaryDirectory() as tmp:
             rows = [photos.measure_photo(f, name, threads, tmp, photos.SETS[which][0]) for f in files]
         out[which] = {"summary": photos.summarize(rows), "photos": rows}
+    if channels == 3:
+        log(f"{label}: speed against JPEG-XL and WebP, fresh processes")
+        kodak = photos.photos("kodak", data_dir, None, model=name)
+        picked = [f for f in kodak if f.stem in plan.speed_photos]
+        out["speed"] = [photo_speed.measure(f, threads, repeats=1) for f in picked]
     return out
 
 

@@ -33,7 +33,7 @@ def normalize(mass: np.ndarray) -> np.ndarray:
     freqs = 1 + (mass * (one - k)) // total
     rest = one - freqs.sum(axis=-1)
     top = mass.argmax(axis=-1)
-    np.add.at(freqs, (np.arange(len(freqs)), top), rest)
+    freqs[np.arange(len(freqs)), top] += rest  # one index per row, so no two adds collide
     return freqs
 
 

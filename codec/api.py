@@ -22,6 +22,9 @@ from .model.interface import (CodingModel, ModelNotFound, load_coding_model, net
 DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
 DEFAULT_EFFORT = 16  # lossy: candidate codes tried per image
 MAX_EFFORT = 64
+# A lone image tries the context coder in full only if, on a band of its rows (an eighth, at
+# least 32), it comes within 1.25 times the model's size.
+CONTEXT_BAND, CONTEXT_BAND_SHARE, CONTEXT_MARGIN = 32, 8, 1.25
 
 
 @dataclass
@@ -197,19 +200,13 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            pairs = tuning.candidates(cm, x, offsets)
-            best = None
-            for pair in pairs:
-                trial = Stack()
-                tick = None if progress is None else (lambda k: progress(k / len(pairs)))
-                coded = bitsback.encode_lossless(trial, cm.with_offsets(pair[0]), x, chunk_max, batch, tick, pair[1])
-                if best is None or trial.num_bits() < best[0].num_bits():
-                    best = (trial, coded, *pair)
-            stack, info, fitted, shift = best
+            fitted, shift = tuning.settings(cm, x, offsets)
+            stack = Stack()
+            info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, chunk_max, batch, progress, shift)
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()
-        if len(imgs.pixels) == 1:  # graphics may suit the context coder better than the model
+        if len(imgs.pixels) == 1 and _context_may_win(imgs.pixels, len(words)):
             planes = _push_planes(imgs.pixels)
             if len(planes.words()) < len(words):
                 stack, mode, words = planes, "context", planes.words()
@@ -234,6 +231,19 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
     if png is not None and len(container.pack_png(png)) < len(data):
         data = container.pack_png(png)
     return Encoded(data, info)
+
+
+def _context_may_win(pixels: np.ndarray, words: int) -> bool:
+    """Whether the context coder might beat `words` words on a lone image (1, H, W[, C]), judged
+    by what it makes of a band of the image's rows. Graphics (few colours, flat areas) come
+    out far below the model there; photos far above, and are spared coding twice."""
+    height = pixels.shape[1]
+    rows = max(CONTEXT_BAND, height // CONTEXT_BAND_SHARE)
+    if rows >= height:
+        return True
+    top = (height - rows) // 2
+    band = _push_planes(pixels[:, top:top + rows]).num_bits() * height / rows
+    return band < CONTEXT_MARGIN * 32 * words
 
 
 def _push_planes(pixels: np.ndarray) -> Stack:

@@ -59,8 +59,8 @@ def posterior_of(model: CodingModel, x: torch.Tensor, batch: int) -> tuple[torch
 
 def features_of(model: CodingModel, z: torch.Tensor, height: int, width: int, batch: int) -> torch.Tensor:
     # int32 holds them exactly (they are clamped to int16 range) at a quarter of the memory.
-    return torch.cat([model.features(z[i:i + batch], height, width).to(torch.int32)
-                      for i in range(0, len(z), batch)])
+    parts = [model.features(z[i:i + batch], height, width).to(torch.int32) for i in range(0, len(z), batch)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)  # one part keeps the model's memory layout
 
 
 def codes_per_image(model: CodingModel, height: int, width: int) -> int:

@@ -141,8 +141,13 @@ def _layouts(model: CodingModel, features: torch.Tensor,
 def _step_params(model: CodingModel, canvas: torch.Tensor, feats_at: torch.Tensor,
                  rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
     """Parameters of one step's pixels (position-major, image-minor) from their causal windows."""
-    n = canvas.shape[2]
-    ty = rows[:, None] + model.rows + model.dy[None, :]
-    tx = cols[:, None] + model.half + model.dx[None, :]
-    windows = canvas[ty, tx].transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps*C), tap-major
-    return model.pixel_params_at(windows, feats_at[rows, cols].reshape(len(rows) * n, -1))
+    _, canvas_width, n, c = canvas.shape
+    width = feats_at.shape[1]
+    # Gathered as rows of the flattened layouts: one index_select is far cheaper than 2-D
+    # fancy indexing at the few hundred pixels of a decoder's step.
+    taps = (model.rows + model.dy) * canvas_width + model.half + model.dx
+    at = torch.from_numpy((rows * canvas_width + cols)[:, None] + taps[None, :]).view(-1)
+    windows = canvas.view(-1, n, c).index_select(0, at).view(len(rows), -1, n, c)
+    windows = windows.transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps*C), tap-major
+    feats = feats_at.view(-1, n, feats_at.shape[-1]).index_select(0, torch.from_numpy(rows * width + cols))
+    return model.pixel_params_at(windows, feats.view(len(rows) * n, -1))

@@ -20,6 +20,8 @@ Fixed-point positions (model/fixed_point.py): z and shifts at 2^-Z_BITS, log sca
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -111,12 +113,29 @@ class VLAECodingModel(CodingForm):
             a = z.double().transpose(1, 2).reshape(len(z), cfg.latent_dim, rows, cols)
             for name in ("feat.mix", "feat.hidden"):
                 a = self.layers[name](a)
-            a = F.pixel_shuffle(self.layers["feat.to_pixels"](a), cfg.block)
-            return a[..., :height, :width].contiguous().cpu()
+            return self._block_features(a, height, width)
         a = self.layers["feat.linear"](z[:, 0].double())
         a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
         a = self.layers["feat.up"](a)
         return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2).cpu()
+
+    def _block_features(self, a: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The last features layer, each block's hidden vector (N, F', rows, cols) to its block
+        of pixels, one row of blocks at a time: (N, F, height, width), int32 (exact, as the
+        values are clamped to int16 range) and laid out position-major (H, W, N, F), the order
+        the codec reads them in. A photo's features in float64, whole, would take gigabytes."""
+        layer, b = self.layers["feat.to_pixels"], self.cfg.block
+        n, _, rows, cols = a.shape
+        hidden = layer.weight.shape[0] // (b * b)
+        out = torch.empty(height, width, n, hidden, dtype=torch.int32)
+        by_row = a.permute(2, 3, 0, 1)  # (rows, cols, N, F')
+        for r in range(rows):
+            block = layer.pointwise(by_row[r].reshape(cols * n, -1))  # (cols*N, F*b*b)
+            # As pixel_shuffle: output channel f at (i, j) of a block is input channel f*b*b + i*b + j.
+            pixels = block.view(cols, n, hidden, b, b).permute(3, 0, 4, 1, 2).reshape(b, cols * b, n, hidden)
+            top = r * b
+            out[top:top + b] = pixels[:height - top, :width]
+        return out.permute(2, 3, 0, 1)
 
     def pixel_params(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters of every pixel of whole images (N, C, H, W): int64 (N, P, H, W)."""
@@ -142,15 +161,19 @@ class VLAECodingModel(CodingForm):
             h = self.layers[f"head.pw.{k}"].pointwise(h)
         if self.offsets is not None:
             h += self.offsets.to(h.device)
+        lo, hi = self._param_range
+        return torch.minimum(torch.maximum(h, lo.to(h.device)), hi.to(h.device)).long()
+
+    @cached_property
+    def _param_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bounds (P,) each pixel parameter is clamped to: logits, means, log scales, coefficients."""
         if self.cfg.likelihood == "bernoulli":
-            return h.clamp_(-LOGIT_MAX, LOGIT_MAX).long()
+            return torch.tensor([-LOGIT_MAX], dtype=torch.float64), torch.tensor([LOGIT_MAX], dtype=torch.float64)
         m, c = self.cfg.mixtures, self.channels
-        mix = h[:, :3 * m * c].view(len(h), c, 3, m)
-        mix[:, :, 0].clamp_(-LOGIT_MAX, LOGIT_MAX)
-        mix[:, :, 1].clamp_(-MEAN_MAX, MEAN_MAX)
-        mix[:, :, 2].clamp_(likelihoods.LOG_SCALE_MIN * 2**LOG_BITS, likelihoods.LOG_SCALE_MAX * 2**LOG_BITS)
-        h[:, 3 * m * c:].clamp_(-COEF_MAX, COEF_MAX)
-        return h.long()
+        log_scale = (likelihoods.LOG_SCALE_MIN * 2**LOG_BITS, likelihoods.LOG_SCALE_MAX * 2**LOG_BITS)
+        per_channel = [(-LOGIT_MAX, LOGIT_MAX)] * m + [(-MEAN_MAX, MEAN_MAX)] * m + [log_scale] * m
+        bounds = per_channel * c + [(-COEF_MAX, COEF_MAX)] * (c * (c - 1) // 2)
+        return tuple(torch.tensor(b, dtype=torch.float64) for b in zip(*bounds))
 
 
 # -------------------------------------------------------------------- conversion

@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -30,6 +31,8 @@ from .quantize import IntLayer
 
 PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (small enough to stay in cache)
 FILES = ("coding.safetensors", "coding.json")
+_GROUP_EDGES = np.arange(0, 257, 16)  # the first stage's edges: groups of 16 levels
+_LEVEL_EDGES = np.arange(17)  # the second stage's, from its group's first level
 
 
 class CodingForm:
@@ -49,6 +52,8 @@ class CodingForm:
         self._hash: str | None = None
         self.device = torch.device("cpu")  # where the networks run
         self.offsets: torch.Tensor | None = None  # see `with_offsets`
+        self._np: dict[str, np.ndarray] | None = None  # see `_np_tables`
+        self._terms_cache: tuple | None = None  # see `_mixture_terms`
 
     def to(self, device: str | torch.device) -> "CodingForm":
         """A copy whose networks run on `device` (see `network_device`); tables stay on the CPU."""
@@ -120,74 +125,104 @@ class CodingForm:
         value. Integer arithmetic, so it is exact."""
         if self.cfg.likelihood == "bernoulli":
             return (params[:, :1] > 0).long()  # a tie goes to 0, as the most likely symbol would
-        levels: list[torch.Tensor] = []
+        p = params.numpy()
+        levels: list[np.ndarray] = []
         for c in range(self.channels):
-            logits, means, _ = self._channel(params, c, levels)
-            weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]
+            logits, means, _ = self._channel(p, c, levels)
+            weights = self._np_tables["mix_weight"][logits.max(axis=1, keepdims=True) - logits]
             # Components' means clipped to the level range stand in for their discretized means.
             lo, hi = -255 << (MEAN_BITS - 8), 255 << (MEAN_BITS - 8)  # levels 0 and 255 in input units
-            mean = torch.div((weights * means.clamp(lo, hi)).sum(dim=1), weights.sum(dim=1), rounding_mode="floor")
+            mean = (weights * np.clip(means, lo, hi)).sum(axis=1) // weights.sum(axis=1)
             # level = mean * 128 + 127.5, rounded: mean is at 2^-MEAN_BITS.
             level = (mean * 128 + (255 << (MEAN_BITS - 1)) + (1 << (MEAN_BITS - 1))) >> MEAN_BITS
-            levels.append(level.clamp(0, likelihoods.LEVELS - 1))
-        return torch.stack(levels, dim=1)
+            levels.append(np.clip(level, 0, likelihoods.LEVELS - 1))
+        return torch.from_numpy(np.stack(levels, axis=1))
 
     def pixel_freqs(self, params: torch.Tensor, stage: int, earlier: list[torch.Tensor]) -> torch.Tensor:
         """Frequency tables (M, K) for one stage of M pixels, given their parameters (M, P) and
         the symbols of the earlier stages; every row sums to 2^PRECISION, no entry is 0."""
+        # In numpy: a decoder's wavefront step holds a few hundred pixels, where torch's
+        # per-operation overhead would cost more than the arithmetic (same integers either way).
+        p = params.numpy()
         if self.cfg.likelihood == "bernoulli":
-            one = self.tables["sigmoid"][params[:, 0] + LOGIT_MAX]
-            return torch.stack([(1 << PRECISION) - one, one], dim=-1)
+            one = self._np_tables["sigmoid"][p[:, 0] + LOGIT_MAX]
+            return torch.from_numpy(np.stack([(1 << PRECISION) - one, one], axis=-1))
         channel, within = divmod(stage, 2)
-        values = [(earlier[2 * e] << 4) + earlier[2 * e + 1] for e in range(channel)]
+        symbols = [s.numpy() for s in earlier]
+        weights, inv_scale, means = self._mixture_terms(p, channel, symbols)
+        # Edges k between levels k-1 and k: the groups' (shared by every pixel), then the levels' of the group.
+        edges = _GROUP_EDGES[None, :] if within == 0 else (symbols[-1] << 4)[:, None] + _LEVEL_EDGES
+        out = [self._mixture_cdf(weights[i:i + PIXEL_CHUNK], inv_scale[i:i + PIXEL_CHUNK],
+                                 means[i:i + PIXEL_CHUNK], edges if within == 0 else edges[i:i + PIXEL_CHUNK])
+               for i in range(0, len(p), PIXEL_CHUNK)]
+        cdf = np.concatenate(out) if out else np.zeros((0, 17), dtype=np.int64)
+        return torch.from_numpy(normalize(np.diff(cdf, axis=1)))
+
+    def _mixture_terms(self, params: np.ndarray, channel: int,
+                       symbols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weights, inverse scales at 2^-EXP_BITS, means), each (M, m), of one channel's mixture.
+        Both stages of a channel use the same, so the last channel's are kept for its second stage."""
+        key = (params, channel, *symbols[:2 * channel])
+        cached = self._terms_cache
+        if cached is not None and len(cached[0]) == len(key) and all(a is b for a, b in zip(cached[0], key)):
+            return cached[1]
+        values = [(symbols[2 * e] << 4) + symbols[2 * e + 1] for e in range(channel)]
         logits, means, log_scales = self._channel(params, channel, values)
-        step = 16 if within == 0 else 1
-        first = torch.zeros(len(params), dtype=torch.long) if within == 0 else earlier[-1] << 4
-        edges = first[:, None] + step * torch.arange(17)[None, :]  # level edges k: between k-1 and k
-        out = [self._mixture_cdf(logits[i:i + PIXEL_CHUNK], means[i:i + PIXEL_CHUNK],
-                                 log_scales[i:i + PIXEL_CHUNK], edges[i:i + PIXEL_CHUNK])
-               for i in range(0, len(params), PIXEL_CHUNK)]
-        cdf = torch.cat(out) if out else torch.zeros(0, 17, dtype=torch.long)
-        return torch.from_numpy(normalize(torch.diff(cdf, dim=1).numpy()))
+        tables = self._np_tables
+        weights = tables["mix_weight"][logits.max(axis=1, keepdims=True) - logits]
+        inv_scale = tables["exp"][-log_scales - tables["exp_offset"]]
+        # The key's arrays are held here, so no later array can be taken for one of them.
+        self._terms_cache = (key, (weights, inv_scale, means))
+        return weights, inv_scale, means
 
     def pixel_log_prob(self, values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """Float log-likelihood (nats) of pixel values under float parameters in their own units."""
         return likelihoods.get(self.cfg).log_prob(values, params)
 
-    def _channel(self, params: torch.Tensor, channel: int,
-                 values: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _channel(self, params: np.ndarray, channel: int,
+                 values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logits, means, log scales), each (M, m), of one channel's mixture, its means moved
         by its coefficients times the values (levels) of the channels before it."""
         m, c = self.cfg.mixtures, self.channels
         base = 3 * m * channel
         logits, means, log_scales = (params[:, base + k * m:base + (k + 1) * m] for k in range(3))
         if channel:
-            pull = torch.zeros(len(params), dtype=torch.long)
+            pull = np.zeros(len(params), dtype=np.int64)
             for k, (target, source) in enumerate(self._pairs):
                 if target == channel:
                     pull += params[:, 3 * m * c + k] * (2 * values[source] - 255)
             # coefficient (2^-COEF_BITS) times input (2^-8), brought to 2^-MEAN_BITS.
-            means = (means + (pull >> (COEF_BITS + 8 - MEAN_BITS))[:, None]).clamp(-MEAN_MAX, MEAN_MAX)
+            means = np.minimum(np.maximum(means + (pull >> (COEF_BITS + 8 - MEAN_BITS))[:, None], -MEAN_MAX), MEAN_MAX)
         return logits, means, log_scales
 
     @property
     def _pairs(self) -> list[tuple[int, int]]:
         return [(c, e) for c in range(self.channels) for e in range(c)]
 
-    def _mixture_cdf(self, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
-                     edges: torch.Tensor) -> torch.Tensor:
+    def _mixture_cdf(self, weights: np.ndarray, inv_scale: np.ndarray, means: np.ndarray,
+                     edges: np.ndarray) -> np.ndarray:
         """Mixture CDF at 2^-CDF_BITS below level edges k in 0..256 (k = 0: nothing, 256: all):
         each logistic's CDF from the table, mixed with integer weights from the weight table."""
-        weights = self.tables["mix_weight"][logits.max(dim=1, keepdim=True).values - logits]  # (P, m)
-        inv_scale = self.exp(-log_scales)  # at 2^-EXP_BITS
         at = (edges - 128) << (MEAN_BITS - 7)  # edge k is at (k - 1/2 - 127.5)/128 in input units
-        t = ((at[:, None, :] - means[:, :, None]) * inv_scale[:, :, None]) >> (MEAN_BITS + EXP_BITS - T_BITS)
+        t = (at[:, None, :] - means[:, :, None]) * inv_scale[:, :, None]
+        t >>= MEAN_BITS + EXP_BITS - T_BITS
         lim = L_MAX << T_BITS
-        cdf = (weights[:, :, None] * self.tables["logistic"][t.clamp_(-lim, lim) + lim]).sum(dim=1)
-        cdf = torch.div(cdf, weights.sum(dim=1, keepdim=True), rounding_mode="floor")
-        cdf[edges <= 0] = 0
-        cdf[edges >= likelihoods.LEVELS] = 1 << CDF_BITS
+        np.maximum(t, -lim, out=t)
+        np.minimum(t, lim, out=t)
+        t += lim
+        cdf = np.matmul(weights[:, None, :], self._np_tables["logistic"][t])[:, 0]
+        cdf //= weights.sum(axis=1, keepdims=True)
+        np.copyto(cdf, 0, where=edges <= 0)
+        np.copyto(cdf, 1 << CDF_BITS, where=edges >= likelihoods.LEVELS)
         return cdf
+
+    @property
+    def _np_tables(self) -> dict[str, np.ndarray]:
+        """The lookup tables as numpy arrays (sharing memory with `tables`)."""
+        if self._np is None:
+            self._np = {k: v.numpy() for k, v in self.tables.items() if v.dim() == 1}
+            self._np["exp_offset"] = int(self.tables["exp_offset"].item())
+        return self._np
 
     # ---------------------------------------------------------------- tables
     def exp(self, log_value: torch.Tensor) -> torch.Tensor:

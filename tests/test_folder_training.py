@@ -91,3 +91,12 @@ def test_train_refuses_conflicting_sources(picture_folder, tmp_path):
     assert neither.returncode != 0 and "--images" in neither.stderr
     wrong = run_cli("train", "--images", str(picture_folder), "--preset", "nope", "--out", str(tmp_path / "r"))
     assert wrong.returncode != 0 and "unknown preset" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_train_command_runs_to_the_end(picture_folder, tmp_path):
+    """The three README commands' first one, end to end through the CLI, on a tiny budget."""
+    out = tmp_path / "run"
+    done = run_cli("train", "--images", str(picture_folder), "--preset", "photo", "--crop", "16", "--epochs", "1",
+                   "--batch-size", "4", "--epoch-crops", "8", "--threads", "1", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "valid -ELBO" in done.stdout and (out / "weights.safetensors").is_file()
