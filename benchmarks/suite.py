@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from vlae_codec.model import VLAEConfig, data, zoo
 
 from . import archive_size, lossy, photos, plots, rates, report, speed
 from .common import RESULTS, model_test_set, provenance
+from .steps import README_STEPS, run_readme_steps
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("rates", "archive_size", "speed", "lossy", "photos")
@@ -76,41 +76,6 @@ QUICK = Plan(images={"bmnist": 300, "mnist": 300, "cifar": 100}, elbo_samples=2,
              counts=(1, 10, 100, 300), single_files=10, lossy_images=200, lossy_efforts=(1, 16),
              qualities=(0, 5, 20, 50, 90), kodak_photos=("kodim01.png",), crop_photo="kodim01.png",
              crop_sizes=(32, 64, 128), classic_speed_images=200, photo_limit=1)
-
-
-# The scripts whose results the README quotes, each with the options its results were made with:
-# results name (benchmarks/results/NAME.json and .md) -> module and arguments. The full run ends
-# with them, one child process each; they take hours more than the suite's own measurements.
-# tests/test_readme_figures.py checks the README's figures against these files.
-README_STEPS = {
-    "bmnist": ["on_test_set", "bmnist", "--threads", "2"],
-    "mnist": ["on_test_set", "mnist"],
-    "cifar": ["on_test_set", "cifar", "--threads", "1", "--samples", "0", "--elbo-samples", "1",
-              "--lossy-images", "1000", "--lossy-effort", "1", "--efforts"],
-    "bbans": ["bbans.measure"],
-    "speed_mnist": ["archive_speed", "mnist"],
-    "single_files": ["single_files", "--threads", "1"],
-    "lossy_effort_mnist": ["lossy_effort", "mnist", "--threads", "1", "--efforts", "64"],
-    "kodak": ["photos", "--set", "kodak"],
-    "kodak_cifar": ["photos", "--set", "kodak", "--model", "cifar", "--name", "kodak_cifar"],
-    "kodak_luma": ["photos", "--set", "kodak-luma", "--card"],
-    "photos_held_out": ["photos", "--set", "held-out"],
-    "modes": ["modes", "--crop", "96", "--photos", "kodim23"],
-    "model_choice": ["model_choice"],
-}
-NO_DATA_DIR = ("bbans.measure",)  # modules that take no --data-dir
-
-
-def run_readme_steps(names: list[str], data_dir: str | None) -> None:
-    """Run the README_STEPS named, in order, each as `python -m benchmarks.MODULE ...` from the repository root."""
-    for name in names:
-        module, *args = README_STEPS[name]
-        if data_dir and module not in NO_DATA_DIR:
-            args += ["--data-dir", data_dir]
-        cmd = [sys.executable, "-m", f"benchmarks.{module}", *args]
-        log(f"README step {name}: {' '.join(cmd[1:])}")
-        if subprocess.run(cmd, cwd=HERE.parent).returncode != 0:
-            raise SystemExit(f"README step {name} failed: {' '.join(cmd[1:])}")
 
 
 def log(message: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.suite import README_STEPS
+from benchmarks.steps import README_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
