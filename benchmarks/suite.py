@@ -6,6 +6,7 @@ Run from the repository root:
     python -m benchmarks            # full run: benchmarks/results/*.json, *.png and benchmarks/RESULTS.md
     python -m benchmarks --quick    # a few minutes on small subsets: everything under benchmarks/results/quick/
     python -m benchmarks --report-only [--quick]   # rebuild plots and report from the saved JSON
+    python -m benchmarks --steps-only [NAME ...]   # only the scripts whose results the README quotes (README_STEPS)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from vlae_codec.model import VLAEConfig, data, zoo
 
 from . import archive_size, lossy, photo_speed, photos, plots, rates, report, speed
 from .common import RESULTS, model_test_set, provenance
+from .steps import README_STEPS, run_readme_steps
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("rates", "archive_size", "speed", "lossy", "photos")
@@ -305,7 +307,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--models", nargs="*", default=None,
                     help="shipped names or model folders [default: every shipped model]")
     ap.add_argument("--report-only", action="store_true", help="rebuild plots and RESULTS.md from the saved JSON")
+    ap.add_argument("--no-steps", action="store_true", help="skip the README's scripts (README_STEPS) after the full run")
+    ap.add_argument("--steps-only", nargs="*", default=None, choices=list(README_STEPS), metavar="NAME",
+                    help=f"run only these README steps (all if none named): {', '.join(README_STEPS)}")
     args = ap.parse_args(argv)
+    if args.steps_only is not None:
+        run_readme_steps(args.steps_only or list(README_STEPS), args.data_dir)
+        return
     torch.set_num_threads(args.threads)
     plan = QUICK if args.quick else FULL
     out_dir = RESULTS / "quick" if args.quick else RESULTS
@@ -331,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
 
     report_path.write_text(report.render(sections, link, args.quick, sections["rates"].get("run_seconds")))
     log(f"wrote {report_path} and {out_dir}/*.json, *.png")
+    if not (args.quick or args.report_only or args.no_steps or args.models is not None):
+        run_readme_steps(list(README_STEPS), args.data_dir)
 
 
 if __name__ == "__main__":

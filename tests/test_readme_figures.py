@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+
+from benchmarks.steps import README_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -70,3 +73,131 @@ def test_photo_figures_are_the_measured_ones(name):
     summary = _results(name)["summary"]
     for key in PHOTO_FIGURES[name]:
         assert f"{summary[key]:.4f}" in README, key
+
+
+# Prose: the README's text with its line breaks as spaces, so a sentence reads as one line.
+PROSE = " ".join(README.split())
+
+
+def _quoted(pattern: str) -> tuple[str, ...]:
+    """The numbers a regular expression's groups pick out of the README's prose."""
+    match = re.search(pattern, PROSE)
+    assert match, f"the README no longer says {pattern!r}"
+    return match.groups()
+
+
+def _rounds_to(value: float, quoted: str, scale: float = 1.0) -> None:
+    """`value` times `scale`, rounded to the quoted figure's decimals, is the quoted figure."""
+    decimals = len(quoted.partition(".")[2])
+    assert f"{value * scale:.{decimals}f}" == quoted, (value, quoted)
+
+
+def test_every_results_file_the_readme_names_is_made_by_the_suite():
+    """`python -m benchmarks` ends with README_STEPS: each results file the README links comes from one."""
+    named = set(re.findall(r"benchmarks/results/(\w+)\.(?:md|json)", README)) | {"kodak_cifar"}
+    assert named <= set(README_STEPS), named - set(README_STEPS)
+    for module, *_ in README_STEPS.values():
+        assert (ROOT / "benchmarks" / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_digit_prose_quotes_the_results():
+    bmnist, mnist = _results("bmnist"), _results("mnist")
+    compress, decompress = _quoted(r"Compression and decompression of the archive take (\d+) s and (\d+) s")
+    _rounds_to(bmnist["archive"]["compress_seconds"], compress)
+    _rounds_to(bmnist["archive"]["decompress_seconds"], decompress)
+    _rounds_to(bmnist["lossy"]["bytes_per_image"], _quoted(r"The lossy mode stores ([\d.]+) bytes per digit\. 8-bit")[0])
+    bbans = next(r for r in _results("bbans")["results"] if r["dataset"] == "mnist")
+    _rounds_to(bbans["archive"]["file_bits_per_dim"], _quoted(r"through this coder \(\[bbans\.md\]\S+\) \| ([\d.]+) \|")[0])
+    # Speed: every run of the archive's compression and decompression, rounded as printed.
+    runs = _results("speed_mnist")["runs"]
+    c_s, c_rate, d_lo, d_hi, r_lo, r_hi = _quoted(r"archive takes (\d+) s \((\d+) images/s\) and decompressing it "
+                                                  r"(\d+)–(\d+) s \((\d+)–(\d+) images/s\)")
+    assert {f"{r['compress_seconds']:.0f}" for r in runs} == {c_s}
+    assert min(r["compress_images_per_second"] for r in runs) <= int(c_rate) <= max(
+        r["compress_images_per_second"] for r in runs)
+    decode = [r["decompress_seconds"] for r in runs]
+    assert (f"{min(decode):.0f}", f"{max(decode):.0f}") == (d_lo, d_hi)
+    rates = [r["decompress_images_per_second"] for r in runs]
+    assert (round(min(rates), -1), round(max(rates), -1)) == (int(r_lo), int(r_hi))
+    # One digit as its own file.
+    single = _results("single_files")["models"]["mnist"]
+    size, header, ratio, old_ratio = _quoted(r"digit as its own file is (\d+) bytes, (\d+) of them header .*? its "
+                                             r"payload is ([\d.]+)× its negative ELBO \(([\d.]+)× before")
+    _rounds_to(single["mean_bytes"], size)
+    _rounds_to(single["mean_header_bytes"], header)
+    _rounds_to(single["payload_over_neg_elbo"], ratio)
+    _rounds_to(mnist["single_files"]["payload_over_neg_elbo"], old_ratio)  # measured with file format 1
+
+
+def test_lossy_prose_quotes_the_results():
+    mnist, whole = _results("mnist")["lossy"], _results("lossy_effort_mnist")
+    effort64 = whole["runs"][0]
+    size, at64, at32, at16, at1 = _quoted(r"The lossy mode stores ([\d.]+) bytes per digit; .*? for ([\d.]+)% of the "
+                                          r"test set with `--effort 64`.*?, ([\d.]+)% with `--effort 32`, and "
+                                          r"([\d.]+)% with the default 16 and ([\d.]+)% with 1 on 1,000 random digits")
+    _rounds_to(effort64["bytes_per_image"], size)
+    _rounds_to(mnist["bytes_per_image"], size)
+    assert effort64["effort"] == 64 and mnist["effort"] == 32 and mnist["images"] == whole["images"] == 10000
+    _rounds_to(effort64["class_agreement"], at64, 100)
+    _rounds_to(mnist["class_agreement"], at32, 100)
+    sweep = {r["effort"]: r for r in mnist["effort_sweep"]}
+    assert sweep[16]["images"] == sweep[1]["images"] == 1000
+    _rounds_to(sweep[16]["class_agreement"], at16, 100)
+    _rounds_to(sweep[1]["class_agreement"], at1, 100)
+
+
+def test_photo_prose_quotes_the_results():
+    kodak, cifar = _results("kodak")["summary"], _results("kodak_cifar")["summary"]
+    assert _quoted(r"On the (\d+) held-out photos it makes")[0] == str(_results("photos_held_out")["summary"]["photos"])
+    assert _quoted(r"On the (\d+) Kodak photos")[0] == str(kodak["photos"]) == str(cifar["photos"])
+    _rounds_to(cifar["bits_per_dim"], _quoted(r"\(`cifar` made ([\d.]+),")[0])
+    _rounds_to(kodak["bits_per_dim"] / kodak["jxl_bits_per_dim"] - 1, _quoted(r"still ([\d.]+)% larger than JPEG-XL")[0],
+               100)
+    luma = _results("kodak_luma")["summary"]
+    quoted = _quoted(r"it makes ([\d.]+) bits/dim against WebP ([\d.]+) and JPEG-XL ([\d.]+), ([\d.]+)% larger")
+    for key, figure in zip(("bits_per_dim", "webp_bits_per_dim", "jxl_bits_per_dim"), quoted):
+        _rounds_to(luma[key], figure)
+    _rounds_to(luma["bits_per_dim"] / luma["jxl_bits_per_dim"] - 1, quoted[3], 100)
+    bound = float(_quoted(r"Every Kodak file is exact and at most ([\d.]+) times the coding model's -ELBO")[0])
+    for summary in (kodak, luma):
+        assert summary["all_exact"] and summary["photos"] == 24
+        assert summary["max_real_over_neg_elbo_plus_header"] <= bound
+
+
+def test_modes_prose_quotes_the_results():
+    rows = [r for r in _results("modes")["rows"] if "RGBA" in r["image"]]
+    cut_out, to_png, jxl_lo, jxl_hi = _quoted(r"a (?:96×96 )?cut-out (\d+)\. A 96×96 Kodak crop with an alpha mask "
+                                              r"makes ([\d.]+)× its PNG and ([\d.]+)–([\d.]+)× its JPEG-XL")
+    assert _results("modes")["crop"] == 96 and rows
+    _rounds_to(next(r for r in rows if "cut-out" in r["image"])["side_bytes"], cut_out)
+    assert {f"{r['ratio_to_png']:.2f}" for r in rows} == {to_png}
+    assert {f"{r['ratio_to_jxl']:.2f}" for r in rows} == {jxl_lo, jxl_hi}
+
+
+def _train_log(folder: str) -> dict:
+    return json.loads((ROOT / folder / "train_log.json").read_text())
+
+
+def test_training_figures_are_the_logged_ones():
+    """Figures of training runs come from the shipped models' train_log.json (written by training, not a benchmark)."""
+    lines = _table_after("from their `train_log.json`")
+    epochs = [int(e) for e in lines[0].strip("| ").split(" | ")[1:]]
+    for name in ("photo", "photo-grey"):
+        log = {e["epoch"]: e["valid_neg_elbo_bits_per_dim"] for e in _train_log(f"model/zoo/{name}")["epochs"]}
+        row = next(r for r in lines if r.startswith(f"| `{name}` |"))
+        assert row == f"| `{name}` | " + " | ".join(f"{log[e]:.4f}" for e in epochs) + " |"
+    for name, hours in zip(("photo", "photo-grey"), _quoted(r"70 epochs each, ([\d.]+) and ([\d.]+) hours")):
+        _rounds_to(_train_log(f"model/zoo/{name}")["total_wall_seconds"], hours, 1 / 3600)
+    photo = {e["epoch"]: e["valid_neg_elbo_bits_per_dim"] for e in _train_log("model/zoo/photo")["epochs"]}
+    _rounds_to(photo[61] - photo[70], _quoted(r"\(([\d.]+) over the last 9 epochs\)")[0])
+    log = _train_log("model/zoo/photo")
+    assert _quoted(r"trained on from `cifar` over (\d+) real photographs \(\S+, (\d+) more held out\)") == (
+        str(len(log["train_files"])), str(len(log["held_out_files"])))
+    assert _quoted(r"from \S+ \((\d+) photographs;")[0] == str(len(log["train_files"]) + len(log["held_out_files"]))
+    assert _quoted(r"bits/dim on (\d+) fixed 64×64 crops")[0] == str(log["valid_images"])
+    cifar = _train_log("model/zoo/cifar")
+    epochs, hours = _quoted(r"The `cifar` model \(trained (\d+) epochs, about ([\d.]+) hours")
+    assert int(epochs) == len(cifar["epochs"])
+    _rounds_to(cifar["total_wall_seconds"], hours, 1 / 3600)
+    fast, slow = _quoted(r"an epoch takes ([\d.]+) instead of ([\d.]+) minutes")
+    assert f"{fast} instead of {slow} min per epoch" in " ".join(_train_log("checkpoints/cifar-wide")["notes"])

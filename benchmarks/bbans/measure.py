@@ -1,6 +1,6 @@
 """Real bits/dim of the BB-ANS baselines, coded with this project's coder, against their ELBOs.
 
-Run from benchmarks/: python -m bbans.measure [--models bbans_bmnist bbans_mnist] [--limit N]
+Run from the repository root: python -m benchmarks.bbans.measure [--models bbans_bmnist bbans_mnist] [--limit N]
 Writes benchmarks/results/bbans.json and bbans.md. `rate_vs_count` is importable by other
 benchmarks (`from .bbans.measure import rate_vs_count`).
 """
