@@ -108,6 +108,9 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
+    if isinstance(imgs, images.Mixed):
+        _compress_mixed(imgs, out, model, lossy, seed, effort, offsets, force, as_json, batch_size, device)
+        return
     if imgs.format == "JPEG":
         click.echo("vlae-codec: note: a JPEG is coded as its decoded pixels: the result is lossless for the "
                    "pixels, not for the JPEG file", err=True)
@@ -119,7 +122,7 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     size, dims = out.stat().st_size, imgs.pixels.size
     header, words = container.unpack(encoded.data)
     result = {"output": str(out), "model": header.model_id, "mode": header.mode, "images": len(imgs.pixels),
-              "subpixels": int(dims), "bytes": size, "header_bytes": size - 4 * len(words),
+              "subpixels": int(dims), "bytes": size, "header_bytes": size - header.payload_bytes,
               "bits_per_dim": 8 * size / dims,
               "neg_elbo_bits_per_dim": None if encoded.info is None else float(encoded.info.total.sum() / dims)}
     if as_json:
@@ -130,6 +133,23 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim{elbo}")
 
 
+def _compress_mixed(imgs: images.Mixed, out: Path, model, lossy, seed, effort, offsets, force, as_json, batch_size,
+                    device) -> None:
+    """A folder of several kinds of image: one archive, a part per kind."""
+    encoded = api.encode(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, effort=effort, device=device,
+                         offsets=offsets)
+    api.write_file(encoded.data, out, force)
+    size, dims = out.stat().st_size, sum(g.pixels.size for g in imgs.groups)
+    count = sum(len(g.pixels) for g in imgs.groups)
+    result = {"output": str(out), "model": None, "mode": "mixed", "images": count, "parts": len(imgs.groups),
+              "subpixels": int(dims), "bytes": size, "bits_per_dim": 8 * size / dims, "neg_elbo_bits_per_dim": None}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{out}: {size} bytes, {count} image(s) of {len(imgs.groups)} kinds ({imgs.kinds()}), "
+               f"{8 * size / dims:.4f} bits/dim")
+
+
 def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, force, shard_size, workers,
                      batch_size, device) -> None:
     from . import shards
@@ -137,6 +157,9 @@ def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, for
     out = Path(output) if output else src.with_name(src.name.rstrip("/")).with_suffix(".shards")
     images.refuse_overwrite(out, force)
     imgs = images.read(src)
+    if isinstance(imgs, images.Mixed):
+        raise InputError(f"{src}: --shard-size takes images of one kind, and this folder mixes {imgs.kinds()}: "
+                         "compress it as one archive (without --shard-size), or shard each kind in its own folder")
     workers = workers or os.cpu_count() or 1
     index = shards.compress(imgs, out, shard_size, workers, force, model=model, lossy=lossy, seed=seed,
                             effort=effort, batch=batch_size, device=device, offsets=offsets)
@@ -221,11 +244,18 @@ def info(file, as_json) -> None:
     except OSError as e:
         raise InputError(f"{file}: cannot read ({e.strerror})") from None
     header, words = container.unpack(data)
+    if header.layout == "mixed":
+        kinds = [container.unpack(p)[0] for p in header.parts]
+        d = {"file": file, "bytes": len(data), "format_version": header.version, "layout": "mixed",
+             "images": header.count, "parts": "; ".join(f"{h.count} {h.width}x{h.height} {h.source.mode} ({h.mode}"
+                                                       f"{', ' + h.model_id if h.model_id else ''})" for h in kinds)}
+        click.echo(json.dumps(d) if as_json else "\n".join(f"{k:15s} {v}" for k, v in d.items()))
+        return
     d = {"file": file, "bytes": len(data), "format_version": header.version, "mode": header.mode,
          "model": header.model_id, "model_hash": header.model_hash.hex(), "images": header.count,
          "height": header.height, "width": header.width, "channels": header.channels,
          "bit_depth": header.bit_depth, "layout": header.layout, "chunk_max": header.chunk_max,
-         "payload_bytes": 4 * len(words), "header_bytes": len(data) - 4 * len(words),
+         "payload_bytes": header.payload_bytes, "header_bytes": len(data) - header.payload_bytes,
          "bits_per_dim": 8 * len(data) / max(1, header.count * header.height * header.width * header.channels)}
     if header.mode == "lossless":
         d["pixel_offsets"] = len(header.offsets)
@@ -254,6 +284,9 @@ def measure(input_path, model, lossy, as_json, no_baselines, shard_size, workers
     """Compress, decompress and verify; real bits/dim next to the ELBO and other codecs."""
     _set_threads(threads)
     imgs = images.read(input_path)
+    if isinstance(imgs, images.Mixed):
+        raise InputError(f"{input_path}: measure takes images of one kind, and this folder mixes {imgs.kinds()}; "
+                         "measure each kind in its own folder")
     name = model or api.choose_model(imgs)
     dims = imgs.pixels.size
     result = {"input": str(input_path), "model": name, "mode": "lossy" if lossy else "lossless",
@@ -295,7 +328,7 @@ def _measure_archive(imgs: images.Images, name: str, lossy: bool, batch_size: in
     bar.close()
     out = decoded.images[None] if imgs.layout == "single" else decoded.images
     header, words = container.unpack(data)
-    result = {"bytes": len(data), "header_bytes": len(data) - 4 * len(words),
+    result = {"bytes": len(data), "header_bytes": len(data) - header.payload_bytes,
               "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
               "roundtrip_ok": bool(np.array_equal(out, imgs.full())) if not lossy else None,
               "neg_elbo_bits_per_dim": None}
