@@ -169,16 +169,18 @@ def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, for
 
 
 def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Path:
-    from . import shards
+    from . import modes, shards
 
     index = shards.read_index(folder)
     if image is not None:
         k, position = index.locate(image)
-        name = index.shards[k].names[position] if index.shards[k].names else f"image-{index.shards[k].first + position}.png"
+        names = index.names(k)
+        name = names[position] if names else f"image-{index.shards[k].first + position}.png"
         out = Path(output) if output else folder.parent / name
         images.refuse_overwrite(out, force)
-        one = shards.decode_shard(index, k, **kwargs)[position]
-        images.write(one[None], index.binary, "single", [], out, force)
+        part = shards.decode_part(index, k, **kwargs)
+        h = part.header
+        images.write(part.images[position][None], h.bit_depth == 1, "single", [], out, force, h.source)
         return out
     if shard is not None:
         picked = [shard]
@@ -190,9 +192,17 @@ def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Pat
     out = Path(output) if output else (default if named else default.with_suffix(".npy"))
     if not named:
         images.refuse_overwrite(out, force)
-    pixels = shards.decode_shards(index, picked, os.cpu_count() or 1, **kwargs)
-    names = [n for k in picked for n in index.shards[k].names]
-    images.write(pixels, index.binary, index.layout, names, out, force)
+    parts = shards.decode_parts(index, picked, os.cpu_count() or 1, **kwargs)
+    h = parts[0].header
+    if named:
+        clash = [n for p in parts for n in p.header.names if (out / n).exists()]
+        if clash and not force:
+            raise InputError(f"{out / clash[0]} exists; use --force to overwrite")
+        for p in parts:
+            images.write(p.images, h.bit_depth == 1, "named", p.header.names, out, True, p.header.source)
+    else:
+        array = np.concatenate([modes.to_array(p.images, p.header.source) for p in parts])
+        images.write(array, h.bit_depth == 1, "array", [], out, force)
     return out
 
 
