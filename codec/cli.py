@@ -369,7 +369,7 @@ def _measure_shards(imgs: images.Images, name: str, lossy: bool, batch_size: int
             "shard_bytes": [s.bytes for s in index.shards],
             "clean_start_bits_per_shard": [s.clean_start_bits for s in index.shards] if not lossy else None,
             "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
-            "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None}
+            "roundtrip_ok": bool(np.array_equal(out, imgs.full())) if not lossy else None}
 
 
 for _command in MODEL_COMMANDS:
