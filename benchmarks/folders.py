@@ -2,7 +2,8 @@
 against one archive of the same images from an .npy (what the names cost), and the folder in
 shards (every shard plus index.json) against one archive of it.
 
-Run: python -m benchmarks.folders MODEL [--shard-size 1000] [--workers 2] [--threads 2] [--data-dir DIR]
+Run: python -m benchmarks.folders MODEL [--images N] [--shard-size 1000] [--workers 2] [--threads 2] [--data-dir DIR]
+(--images: the first N test images only; the ratios depend on the shard size, hardly on N.)
 Writes benchmarks/results/folders_MODEL.json and .md.
 """
 
@@ -32,9 +33,10 @@ def main() -> None:
     ap = arguments(__doc__, "shipped model name")
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--images", type=int, default=None, help="the first N test images [default: all]")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    _, x = model_test_set(args.model, args.data_dir)
+    x = model_test_set(args.model, args.data_dir)[1][:args.images]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "digits"
         folder.mkdir()

@@ -175,6 +175,8 @@ def unpack_mixed(data: bytes) -> Header:
     parts = [r.take(r.varint(len(body), "part length")) for _ in range(r.varint(MAX_PARTS, "part count"))]
     if r.pos != len(body):
         raise FormatError("file has trailing bytes")
+    if any(p[:len(MAGIC)] != MAGIC or p[len(MAGIC):len(MAGIC) + 1] != bytes([VERSION]) for p in parts):
+        raise FormatError("a mixed archive holds a part that is not a version 5 file")
     headers = [unpack(p)[0] for p in parts]
     if any(h.layout != "named" for h in headers) or not headers:
         raise FormatError("a mixed archive holds parts of named images only")
