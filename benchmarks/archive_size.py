@@ -45,7 +45,7 @@ def vlae_counts(name: str, x: np.ndarray, counts: list[int], full: tuple[bytes, 
         header, words = container.unpack(blob)
         dims = x[:n].size
         out.append({"images": n, "bytes": len(blob), "bits_per_dim": 8 * len(blob) / dims,
-                    "payload_bits_per_dim": 32 * len(words) / dims if header.mode != "stored" else None,
+                    "payload_bits_per_dim": 8 * header.payload_bytes / dims if header.mode != "stored" else None,
                     "information_bits_per_dim": information(info, x[0].size)["information_bits_per_dim"],
                     "mode": header.mode, "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3)})
     return out

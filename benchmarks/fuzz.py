@@ -3,7 +3,10 @@
 Run: python -m benchmarks.fuzz [--cases 10000] [--seed 0] [--timeout 20] [--threads 1]
 Writes benchmarks/results/fuzz.json and fuzz.md.
 
-Seeds are small archives of every shipped model and mode. Mutations: bit flips, byte
+Seeds are small archives of every shipped model and mode, images with alpha (RGBA, LA),
+16 bits, palettes with a transparent entry (coded as colours and as indices), a folder of named
+PNGs and a folder that mixes kinds (one archive of parts), all in the compact format 5 (and a
+version 4 file). Mutations: bit flips, byte
 overwrites, truncations, insertions and deletions (with the CRC left as is, or recomputed so
 that the damage reaches the parser and the decoder), and header fields set to extremes and
 re-packed with a valid CRC. Each case ends as one of:
@@ -67,7 +70,49 @@ def seeds(data_dir: str | None = None) -> list[tuple[str, bytes, np.ndarray | No
                                           ("lossy", x[:2], {"lossy": True}), ("stored", noise, {})):
                 blob = vlae_codec.compress(images, model=name, **kwargs)
                 out.append((f"{name} {label}", blob, vlae_codec.decompress(blob)))
+        out += _mode_seeds(Path(tmp), data.load_split("mnist", "test", data_dir)[:4])
     return out
+
+
+def _mode_seeds(tmp: Path, x: np.ndarray) -> list[tuple[str, bytes, np.ndarray | dict]]:
+    """Archives of the image modes beyond the models' own: alpha, 16 bits, palettes, names, mixed folders."""
+    rng = np.random.default_rng(1)
+    palette = Image.fromarray(x[0]).quantize(6)
+    palette.save(tmp / "p.png", transparency=0)
+    pixels = np.asarray(palette)
+    indices = Image.fromarray(np.where(pixels % 2 == 0, pixels, 5).astype(np.uint8), "P")
+    indices.putpalette([0, 0, 0] * 3 + [255, 255, 255] * 3)  # colours repeat: only the indices tell them apart
+    indices.save(tmp / "pi.png", transparency=1)
+    inputs = {"RGBA single": np.dstack([np.stack([x[0]] * 3, -1), 255 - x[1]])[:16, :12],
+              "LA archive": np.stack([x[:3], x[1:4]], -1),
+              "16-bit single": x[0].astype(np.uint16) * 257 + rng.integers(0, 4, (28, 28)).astype(np.uint16),
+              "palette P single": tmp / "p.png", "palette P;I single": tmp / "pi.png"}
+    named, mixed = tmp / "named", tmp / "mixed"
+    named.mkdir()
+    mixed.mkdir()
+    for i in range(3):
+        Image.fromarray(x[i]).save(named / f"{i:05d}.png")
+    Image.fromarray(x[3]).save(mixed / "a.png")
+    Image.fromarray(x[2] > 127).save(mixed / "b.png")
+    Image.open(tmp / "p.png").save(mixed / "c.png", transparency=0)
+    inputs.update({"named archive": named, "mixed archive": mixed})
+    out = []
+    for label, images in inputs.items():
+        blob = vlae_codec.compress(images)
+        out.append((label, blob, vlae_codec.decompress(blob)))
+    v4 = container.unpack(out[1][1])[0]  # the LA archive again, in format 4
+    v4 = dataclasses.replace(v4, version=4, checksum=container.pixel_checksum(vlae_codec.decode(out[1][1]).images[..., 0]))
+    blob = container.pack(v4, container.unpack(out[1][1])[1])
+    out.append(("LA archive v4", blob, vlae_codec.decompress(blob)))
+    return out
+
+
+def _same(out, original) -> bool:
+    """Decoded to the original images (a mixed archive: the same names and images)."""
+    if isinstance(original, dict) or isinstance(out, dict):
+        return (isinstance(out, dict) and isinstance(original, dict) and out.keys() == original.keys()
+                and all(_same(out[k], original[k]) for k in out))
+    return out.size == original.size and np.array_equal(out.ravel(), original.ravel())
 
 
 def _recrc(body: bytes) -> bytes:
@@ -86,7 +131,7 @@ def mutate(blob: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
         extremes = {"count": [0, 2, 1 << 24, (1 << 24) + 1, 1 << 40], "height": [0, 1, 27, 29, 1 << 14, 1 << 20],
                     "width": [0, 1, 1 << 14, 1 << 30], "channels": [0, 2, 3, 4, 5, 1 << 20], "bit_depth": [0, 2, 8, 16, 99],
                     "chunk_max": [0, 1, 4096, 4097, 1 << 50], "seed": [None, 0, (1 << 62) - 1, 1 << 62],
-                    "version": [0, 1, 2, 3, 255]}
+                    "version": [0, 1, 2, 3, 4, 5, 255]}
         if field in extremes:
             value = extremes[field][rng.integers(len(extremes[field]))]
             header = dataclasses.replace(header, **{field: None if value is None else int(value)})
@@ -148,7 +193,7 @@ def run(cases: int, seed: int = 0, timeout: float = 20.0, data_dir: str | None =
             try:
                 out = vlae_codec.decompress(mutated)
                 # A header edited with a valid CRC may change the layout ((H, W) vs (1, H, W)); the pixels must not change.
-                outcome = "exact" if out.size == original.size and np.array_equal(out.ravel(), original.ravel()) else "wrong"
+                outcome = "exact" if _same(out, original) else "wrong"
             except CodecError as e:
                 outcome = "refused" if str(e) and "\n" not in str(e) else "crash"
             except Hang:

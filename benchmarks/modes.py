@@ -98,6 +98,7 @@ def _vlae(tmp: Path, im: Image.Image | None, array: np.ndarray | None = None) ->
         exact = back_im.mode == im.mode and np.array_equal(np.asarray(back_im), np.asarray(im))
     header = vlae_codec.container.unpack((tmp / "a.vlae").read_bytes())[0]
     return {"bytes": (tmp / "a.vlae").stat().st_size, "exact": bool(exact), "mode": header.mode,
+            "image_mode": header.source.mode,
             "side_bytes": 4 * len(header.side_words), "compress_seconds": round(t_c, 2),
             "decompress_seconds": round(t_d, 2)}
 
@@ -151,10 +152,12 @@ def main() -> None:
     md = ["| image | vlae-codec bytes (side planes) | file mode | PNG | WebP | JPEG-XL | vlae/PNG | vlae/JPEG-XL | exact |",
           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        md.append(f"| {r['image']} | {r['bytes']} ({r['side_bytes']}) | {r['mode']} | {r['png']} | {r['webp'] or '–'} | "
+        mode = r["mode"] + (f" ({r['image_mode']})" if r.get("image_mode") == "P;I" else "")
+        md.append(f"| {r['image']} | {r['bytes']} ({r['side_bytes']}) | {mode} | {r['png']} | {r['webp'] or '–'} | "
                   f"{r['jxl'] or '–'} | {r['ratio_to_png']} | {r['ratio_to_jxl'] or '–'} | {r['exact']} |")
     write("modes", result, f"Crops of {side}×{side} from the middle of each photo. File mode: how the main "
-                           "pixels were coded (lossless: the model; stored: zlib; png: the PNG kept whole). "
+                           "pixels were coded (lossless: the model; stored: zlib; png: the PNG kept whole; context (P;I): "
+                           "the palette indices through the context coder). "
                            "Baselines are counted only where they give back every value (–: cannot).\n\n"
                            + "\n".join(md))
 

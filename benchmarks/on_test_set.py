@@ -89,7 +89,7 @@ def _archive(name: str, x: np.ndarray) -> dict:
     t_d = time.time() - t0
     header, words = container.unpack(enc.data)
     archive = {
-        "bytes": len(enc.data), "header_bytes": len(enc.data) - 4 * len(words),
+        "bytes": len(enc.data), "header_bytes": len(enc.data) - header.payload_bytes,
         "real_bits_per_dim": 8 * len(enc.data) / dims,
         "neg_elbo_bits_per_dim": float(enc.info.total.sum() / dims),
         "clean_start_bits": float(enc.info.total[0]),

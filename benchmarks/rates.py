@@ -57,10 +57,10 @@ def information(info: np.ndarray, dims_per_image: int) -> dict:
 
 def archive_figures(blob: bytes, info: np.ndarray, x: np.ndarray) -> dict:
     """Real size of one archive against the information content it codes."""
-    _, words = container.unpack(blob)
+    header, _ = container.unpack(blob)
     real = 8 * len(blob) / x.size
     fig = information(info, x[0].size)
-    return {"bytes": len(blob), "header_bytes": len(blob) - 4 * len(words), "real_bits_per_dim": real,
+    return {"bytes": len(blob), "header_bytes": len(blob) - header.payload_bytes, "real_bits_per_dim": real,
             "neg_elbo_bits_per_dim": fig["information_bits_per_dim"], "clean_start_bits": fig["clean_start_bits"],
             "real_over_neg_elbo": real / fig["information_bits_per_dim"]}
 
@@ -89,7 +89,7 @@ def single_file_sizes(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         # An (H, W, 3) image alone would read as H greyscale images: give RGB ones a batch axis.
         blob = vlae_codec.compress(im if im.ndim == 2 else im[None], model=name)
         sizes.append(len(blob))
-        headers.append(len(blob) - 4 * len(container.unpack(blob)[1]))
+        headers.append(len(blob) - container.unpack(blob)[0].payload_bytes)
     return np.array(sizes), np.array(headers)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import bitsback, container, context, fallback, images, modes, tuning
+from . import bitsback, compact, container, context, fallback, images, modes, tuning
 from .ans import Stack
 from .errors import CodecError, FormatError, InputError, ModelMismatch
 from .lossy import decode_lossy, encode_lossy
@@ -42,6 +42,7 @@ class Decoded:
 
     images: np.ndarray
     header: container.Header
+    parts: list[Decoded] = field(default_factory=list)  # a mixed archive: each part (its images empty)
 
 
 @lru_cache(maxsize=8)
@@ -107,8 +108,8 @@ def choose_model(imgs: images.Images) -> str | None:
     return name
 
 
-def _as_images(images_or_path) -> images.Images:
-    if isinstance(images_or_path, images.Images):
+def _as_images(images_or_path) -> images.Images | images.Mixed:
+    if isinstance(images_or_path, (images.Images, images.Mixed)):
         return images_or_path
     if isinstance(images_or_path, (str, os.PathLike)):
         return images.read(images_or_path)
@@ -162,9 +163,37 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
            chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
            progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
            device: str | None = None, offsets: bool = True) -> Encoded:
-    """`compress`, also returning the information content of every image."""
+    """`compress`, also returning the information content of every image (None for a mixed archive)."""
     check_device(device)  # before any work
     imgs = _as_images(images_or_path)
+    args = (model, lossy, seed, chunk_max, batch, progress, effort, device, offsets)
+    if isinstance(imgs, images.Mixed):
+        return Encoded(compact.pack_mixed([_encode_part(g, imgs, *args) for g in imgs.groups]), None)
+    encoded = _encode_one(imgs, *args)
+    if imgs.source.mode == "P" and not lossy and model is None:
+        # Palette indices may suit the context coder better than the colours do (graphics).
+        indices = images.Images(imgs.full(), False, imgs.layout, imgs.names, modes.Source(
+            **{**imgs.source.__dict__, "mode": "P;I"}))
+        by_index = _encode_one(indices, *args)
+        if len(by_index.data) < len(encoded.data):
+            encoded = by_index
+    return encoded
+
+
+def _encode_part(group: images.Images, mixed: images.Mixed, model: str | None, *args) -> bytes:
+    """One kind of image of a mixed folder, as a part of its archive."""
+    try:
+        return _encode_one(group, model, *args).data
+    except InputError as e:
+        raise InputError(f"{e}; the folder mixes {mixed.kinds()}: compress each kind in its own folder"
+                         + (", or leave out --model so that each kind gets its own" if model else "")) from None
+
+
+def _encode_one(imgs: images.Images, model: str | None = None, lossy: bool = False, seed: int | None = None,
+                chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
+                progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
+                device: str | None = None, offsets: bool = True) -> Encoded:
+    """`encode` of images of one kind."""
     name = model or choose_model(imgs)
     if name is None and lossy:
         raise InputError("no shipped model fits these images, so they have no lossy code; compress them losslessly")
@@ -266,6 +295,9 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     """Decode a .vlae file's bytes, checking the model's identity and the pixels' checksum."""
     check_device(device)  # even for stored files, which need no model
     header, words = container.unpack(bytes(data))
+    if header.layout == "mixed":
+        parts = [decode(part, model, batch, progress, device) for part in header.parts]
+        return Decoded(np.zeros(0, dtype=np.uint8), header, parts)
     shape = (header.count, header.height, header.width) + ((header.channels,) if header.channels > 1 else ())
     if header.mode == "stored":
         return _checked(fallback.unpack(words, shape), header)
@@ -320,7 +352,8 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
 
 def _checked(out: np.ndarray, header: container.Header) -> Decoded:
     """The decoded main pixels checked, with their side planes restored to the source's mode."""
-    if container.pixel_checksum(out) != header.checksum:
+    # Version 5 keeps 4 bytes of the checksum (FORMAT.md), older versions all 8.
+    if container.pixel_checksum(out)[:len(header.checksum)] != header.checksum:
         raise FormatError("file is corrupt (decoded pixels fail the checksum)")
     if header.bit_depth == 1 and out.size and out.max() > 1:
         raise FormatError("file is corrupt (a binary image holds values above 1)")
@@ -339,10 +372,13 @@ def _checked(out: np.ndarray, header: container.Header) -> Decoded:
     return Decoded(full[0] if header.layout == "single" else full, header)
 
 
-def decompress(data: bytes, batch: int = DEFAULT_BATCH, device: str | None = None) -> np.ndarray:
+def decompress(data: bytes, batch: int = DEFAULT_BATCH, device: str | None = None) -> np.ndarray | dict:
     """Images from a .vlae file's bytes, as they went in: (N, H, W[, C]) in their mode (an array
-    with its dtype and shape), or (H, W[, C]) for a single image."""
+    with its dtype and shape), or (H, W[, C]) for a single image; a mixed archive (a folder of
+    several kinds of image) gives a dict of each image (H, W[, C]) by name."""
     decoded = decode(data, batch=batch, device=device)
+    if decoded.parts:
+        return {n: image for part in decoded.parts for n, image in zip(part.header.names, part.images)}
     if decoded.header.layout == "array":
         return modes.to_array(decoded.images, decoded.header.source)
     return decoded.images
@@ -386,10 +422,18 @@ def decompress_file(src: str | os.PathLike, dst: str | os.PathLike | None = None
     decoded = decode(data, **kwargs)
     h = decoded.header
     dst = Path(dst) if dst is not None else default_output(src, False, h.layout)
-    if h.layout != "named":
+    if h.layout not in ("named", "mixed"):
         images.refuse_overwrite(dst, force)
-    imgs = decoded.images[None] if h.layout == "single" else decoded.images
-    images.write(imgs, h.bit_depth == 1, h.layout, h.names, dst, force, h.source)
+    parts = decoded.parts or [decoded]
+    if h.layout == "mixed":  # every part's names checked before anything is written
+        if dst.exists() and not dst.is_dir():
+            raise InputError(f"{dst} exists and is not a folder")
+        for n in h.names:
+            images.refuse_overwrite(dst / n, force)
+    for part in parts:
+        p = part.header
+        imgs = part.images[None] if p.layout == "single" else part.images
+        images.write(imgs, p.bit_depth == 1, p.layout, p.names, dst, force or h.layout == "mixed", p.source)
     return dst
 
 

@@ -108,6 +108,9 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     out = Path(output) if output else api.default_output(Path(input_path), True)
     images.refuse_overwrite(out, force)
     imgs = images.read(input_path)
+    if isinstance(imgs, images.Mixed):
+        _compress_mixed(imgs, out, model, lossy, seed, effort, offsets, force, as_json, batch_size, device)
+        return
     if imgs.format == "JPEG":
         click.echo("vlae-codec: note: a JPEG is coded as its decoded pixels: the result is lossless for the "
                    "pixels, not for the JPEG file", err=True)
@@ -119,7 +122,7 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     size, dims = out.stat().st_size, imgs.pixels.size
     header, words = container.unpack(encoded.data)
     result = {"output": str(out), "model": header.model_id, "mode": header.mode, "images": len(imgs.pixels),
-              "subpixels": int(dims), "bytes": size, "header_bytes": size - 4 * len(words),
+              "subpixels": int(dims), "bytes": size, "header_bytes": size - header.payload_bytes,
               "bits_per_dim": 8 * size / dims,
               "neg_elbo_bits_per_dim": None if encoded.info is None else float(encoded.info.total.sum() / dims)}
     if as_json:
@@ -130,6 +133,23 @@ def compress(input_path, output, model, lossy, seed, effort, offsets, force, as_
     click.echo(f"{out}: {size} bytes, {len(imgs.pixels)} image(s), {8 * size / dims:.4f} bits/dim{elbo}")
 
 
+def _compress_mixed(imgs: images.Mixed, out: Path, model, lossy, seed, effort, offsets, force, as_json, batch_size,
+                    device) -> None:
+    """A folder of several kinds of image: one archive, a part per kind."""
+    encoded = api.encode(imgs, model=model, lossy=lossy, seed=seed, batch=batch_size, effort=effort, device=device,
+                         offsets=offsets)
+    api.write_file(encoded.data, out, force)
+    size, dims = out.stat().st_size, sum(g.pixels.size for g in imgs.groups)
+    count = sum(len(g.pixels) for g in imgs.groups)
+    result = {"output": str(out), "model": None, "mode": "mixed", "images": count, "parts": len(imgs.groups),
+              "subpixels": int(dims), "bytes": size, "bits_per_dim": 8 * size / dims, "neg_elbo_bits_per_dim": None}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{out}: {size} bytes, {count} image(s) of {len(imgs.groups)} kinds ({imgs.kinds()}), "
+               f"{8 * size / dims:.4f} bits/dim")
+
+
 def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, force, shard_size, workers,
                      batch_size, device) -> None:
     from . import shards
@@ -137,6 +157,9 @@ def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, for
     out = Path(output) if output else src.with_name(src.name.rstrip("/")).with_suffix(".shards")
     images.refuse_overwrite(out, force)
     imgs = images.read(src)
+    if isinstance(imgs, images.Mixed):
+        raise InputError(f"{src}: --shard-size takes images of one kind, and this folder mixes {imgs.kinds()}: "
+                         "compress it as one archive (without --shard-size), or shard each kind in its own folder")
     workers = workers or os.cpu_count() or 1
     index = shards.compress(imgs, out, shard_size, workers, force, model=model, lossy=lossy, seed=seed,
                             effort=effort, batch=batch_size, device=device, offsets=offsets)
@@ -146,16 +169,18 @@ def _compress_shards(src: Path, output, model, lossy, seed, effort, offsets, for
 
 
 def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Path:
-    from . import shards
+    from . import modes, shards
 
     index = shards.read_index(folder)
     if image is not None:
         k, position = index.locate(image)
-        name = index.shards[k].names[position] if index.shards[k].names else f"image-{index.shards[k].first + position}.png"
+        names = index.names(k)
+        name = names[position] if names else f"image-{index.shards[k].first + position}.png"
         out = Path(output) if output else folder.parent / name
         images.refuse_overwrite(out, force)
-        one = shards.decode_shard(index, k, **kwargs)[position]
-        images.write(one[None], index.binary, "single", [], out, force)
+        part = shards.decode_part(index, k, **kwargs)
+        h = part.header
+        images.write(part.images[position][None], h.bit_depth == 1, "single", [], out, force, h.source)
         return out
     if shard is not None:
         picked = [shard]
@@ -167,9 +192,17 @@ def _decompress_shards(folder: Path, output, shard, image, force, kwargs) -> Pat
     out = Path(output) if output else (default if named else default.with_suffix(".npy"))
     if not named:
         images.refuse_overwrite(out, force)
-    pixels = shards.decode_shards(index, picked, os.cpu_count() or 1, **kwargs)
-    names = [n for k in picked for n in index.shards[k].names]
-    images.write(pixels, index.binary, index.layout, names, out, force)
+    parts = shards.decode_parts(index, picked, os.cpu_count() or 1, **kwargs)
+    h = parts[0].header
+    if named:
+        clash = [n for p in parts for n in p.header.names if (out / n).exists()]
+        if clash and not force:
+            raise InputError(f"{out / clash[0]} exists; use --force to overwrite")
+        for p in parts:
+            images.write(p.images, h.bit_depth == 1, "named", p.header.names, out, True, p.header.source)
+    else:
+        array = np.concatenate([modes.to_array(p.images, p.header.source) for p in parts])
+        images.write(array, h.bit_depth == 1, "array", [], out, force)
     return out
 
 
@@ -221,11 +254,18 @@ def info(file, as_json) -> None:
     except OSError as e:
         raise InputError(f"{file}: cannot read ({e.strerror})") from None
     header, words = container.unpack(data)
+    if header.layout == "mixed":
+        kinds = [container.unpack(p)[0] for p in header.parts]
+        d = {"file": file, "bytes": len(data), "format_version": header.version, "layout": "mixed",
+             "images": header.count, "parts": "; ".join(f"{h.count} {h.width}x{h.height} {h.source.mode} ({h.mode}"
+                                                       f"{', ' + h.model_id if h.model_id else ''})" for h in kinds)}
+        click.echo(json.dumps(d) if as_json else "\n".join(f"{k:15s} {v}" for k, v in d.items()))
+        return
     d = {"file": file, "bytes": len(data), "format_version": header.version, "mode": header.mode,
          "model": header.model_id, "model_hash": header.model_hash.hex(), "images": header.count,
          "height": header.height, "width": header.width, "channels": header.channels,
          "bit_depth": header.bit_depth, "layout": header.layout, "chunk_max": header.chunk_max,
-         "payload_bytes": 4 * len(words), "header_bytes": len(data) - 4 * len(words),
+         "payload_bytes": header.payload_bytes, "header_bytes": len(data) - header.payload_bytes,
          "bits_per_dim": 8 * len(data) / max(1, header.count * header.height * header.width * header.channels)}
     if header.mode == "lossless":
         d["pixel_offsets"] = len(header.offsets)
@@ -254,6 +294,9 @@ def measure(input_path, model, lossy, as_json, no_baselines, shard_size, workers
     """Compress, decompress and verify; real bits/dim next to the ELBO and other codecs."""
     _set_threads(threads)
     imgs = images.read(input_path)
+    if isinstance(imgs, images.Mixed):
+        raise InputError(f"{input_path}: measure takes images of one kind, and this folder mixes {imgs.kinds()}; "
+                         "measure each kind in its own folder")
     name = model or api.choose_model(imgs)
     dims = imgs.pixels.size
     result = {"input": str(input_path), "model": name, "mode": "lossy" if lossy else "lossless",
@@ -295,7 +338,7 @@ def _measure_archive(imgs: images.Images, name: str, lossy: bool, batch_size: in
     bar.close()
     out = decoded.images[None] if imgs.layout == "single" else decoded.images
     header, words = container.unpack(data)
-    result = {"bytes": len(data), "header_bytes": len(data) - 4 * len(words),
+    result = {"bytes": len(data), "header_bytes": len(data) - header.payload_bytes,
               "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
               "roundtrip_ok": bool(np.array_equal(out, imgs.full())) if not lossy else None,
               "neg_elbo_bits_per_dim": None}
@@ -326,7 +369,7 @@ def _measure_shards(imgs: images.Images, name: str, lossy: bool, batch_size: int
             "shard_bytes": [s.bytes for s in index.shards],
             "clean_start_bits_per_shard": [s.clean_start_bits for s in index.shards] if not lossy else None,
             "compress_seconds": round(t_c, 3), "decompress_seconds": round(t_d, 3),
-            "roundtrip_ok": bool(np.array_equal(out, imgs.pixels)) if not lossy else None}
+            "roundtrip_ok": bool(np.array_equal(out, imgs.full())) if not lossy else None}
 
 
 for _command in MODEL_COMMANDS:

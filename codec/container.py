@@ -15,8 +15,8 @@ from .modes import MODES as SOURCE_MODES, PALETTE, SIXTEEN, Source, planes_per_i
 MAGIC = b"VLAE"
 # 2: guarded payloads and a floor in the header (see ans.Stack); 3: pixel offsets, clean shift;
 # 4: the source record (image mode, palette, array dtype and shape) and side planes, mode "context".
-# Versions 1 to 3 are still read.
-VERSION = 4
+# 5: the compact header (codec/compact.py). Versions 1 to 4 are still read.
+VERSION = 5
 MODES = {0: "lossless", 1: "lossy", 2: "stored", 3: "context", 4: "png"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
@@ -57,6 +57,8 @@ class Header:
     # version 4: the side planes' words; like the payload's words, not part of a header's equality
     side_words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32), compare=False)
     png: bytes = b""  # mode png: the whole image as a PNG file
+    parts: list[bytes] = field(default_factory=list, compare=False)  # a mixed archive: its parts' files
+    payload_bytes: int = field(default=0, compare=False)  # bytes of the payload in the file (set by unpack)
 
 
 def pixel_checksum(images: np.ndarray) -> bytes:
@@ -128,7 +130,7 @@ def _file_name(name: str) -> str:
 
 def pack_png(png: bytes) -> bytes:
     """A file of mode png: the image as a PNG file, behind 6 bytes and its length, before the CRC."""
-    body = MAGIC + bytes([VERSION, 4]) + _varint(len(png)) + png
+    body = MAGIC + bytes([4, 4]) + _varint(len(png)) + png  # a version 4 file: as small as version 5 would be
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -141,13 +143,17 @@ def _unpack_png(r: _Reader, body: bytes) -> Header:
     width, height = struct.unpack(">II", png[16:24])
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise FormatError(f"PNG of {width}x{height} is beyond the side limit {MAX_SIDE}")
-    return Header("png", "", bytes(8), height, width, 1, 8, 1, "single", 1, None, bytes(8), png=png)
+    return Header("png", "", bytes(8), height, width, 1, 8, 1, "single", 1, None, bytes(8), png=png, version=4,
+                  payload_bytes=len(png))
 
 
 def pack(header: Header, words: np.ndarray) -> bytes:
     """The file's bytes."""
     if header.mode == "png":
         return pack_png(header.png)
+    if header.version >= 5:
+        from . import compact
+        return compact.pack(header, words)
     mode = {v: k for k, v in MODES.items()}[header.mode]
     layout = {v: k for k, v in LAYOUTS.items()}[header.layout]
     model_id = header.model_id.encode("utf-8")
@@ -186,7 +192,15 @@ def _restored_channels(source: Source, channels: int) -> int:
 
 def _source_fields(header: Header) -> list[bytes]:
     src = header.source
-    parts = [bytes([SOURCE_MODES.index(src.mode) | (0x80 if src.dtype else 0)])]
+    parts = [bytes([SOURCE_MODES.index(src.mode) | (0x80 if src.dtype else 0)])] + _source_extras(src)
+    if planes_per_image(src, header.channels):
+        parts += [_varint(len(header.side_words)), np.asarray(header.side_words, dtype="<u4").tobytes()]
+    return parts
+
+
+def _source_extras(src: Source) -> list[bytes]:
+    """The palette, the 16-bit delta flag and the array record of an image mode that has them."""
+    parts = []
     if src.mode in PALETTE:
         parts += [_varint(len(src.palette) // 3), src.palette, _varint(len(src.transparency)), src.transparency]
     if src.mode in SIXTEEN:
@@ -194,8 +208,6 @@ def _source_fields(header: Header) -> list[bytes]:
     if src.dtype:
         raw = src.dtype.encode("ascii")
         parts += [_varint(len(raw)), raw, _varint(len(src.shape))] + [_varint(d) for d in src.shape]
-    if planes_per_image(src, header.channels):
-        parts += [_varint(len(header.side_words)), np.asarray(header.side_words, dtype="<u4").tobytes()]
     return parts
 
 
@@ -203,13 +215,21 @@ def _read_source(r: _Reader, channels: int, subpixels: int) -> tuple[Source, np.
     code = r.u8()
     if code & 0x7F >= len(SOURCE_MODES):
         raise FormatError(f"unknown image mode {code & 0x7F}")
-    src = Source(SOURCE_MODES[code & 0x7F])
+    src = _read_source_extras(r, Source(SOURCE_MODES[code & 0x7F]), bool(code & 0x80))
+    words = np.zeros(0, dtype=np.uint32)
+    if planes_per_image(src, channels):
+        words = np.frombuffer(r.take(4 * r.varint(2 * subpixels + 64, "side payload length")), dtype="<u4")
+    return src, words.astype(np.uint32)
+
+
+def _read_source_extras(r: _Reader, src: Source, has_array: bool) -> Source:
+    """`_source_extras`' fields of `src`'s image mode."""
     if src.mode in PALETTE:
         src.palette = r.take(3 * r.varint(256, "palette size"))
         src.transparency = r.take(r.varint(len(src.palette) // 3, "transparency entries"))
     if src.mode in SIXTEEN:
         src.delta = bool(r.varint(1, "16-bit delta flag"))
-    if code & 0x80:
+    if has_array:
         raw = r.take(r.varint(16, "array dtype length"))
         try:
             dtype = np.dtype(raw.decode("ascii"))
@@ -219,10 +239,7 @@ def _read_source(r: _Reader, channels: int, subpixels: int) -> tuple[Source, np.
             raise FormatError(f"file names an array dtype {dtype} that holds no pixels")
         src.dtype = dtype.str
         src.shape = tuple(r.varint(MAX_SUBPIXELS, "array side") for _ in range(r.varint(MAX_NDIM, "array rank")))
-    words = np.zeros(0, dtype=np.uint32)
-    if planes_per_image(src, channels):
-        words = np.frombuffer(r.take(4 * r.varint(2 * subpixels + 64, "side payload length")), dtype="<u4")
-    return src, words.astype(np.uint32)
+    return src
 
 
 def unpack(data: bytes) -> tuple[Header, np.ndarray]:
@@ -235,6 +252,11 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     r = _Reader(body)
     r.take(len(MAGIC))
     version = r.u8()
+    if version == 5:
+        from . import compact
+        if compact.is_mixed(data):
+            return compact.unpack_mixed(data), np.zeros(0, dtype=np.uint32)
+        return compact.unpack(data)
     if version > VERSION:
         raise FormatError(f"file format version {version} is newer than this vlae-codec reads ({VERSION}); upgrade")
     if version < 1:
@@ -259,8 +281,6 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     if layout not in LAYOUTS:
         raise FormatError(f"unknown layout {layout}")
     names = [_file_name(r.text("image name")) for _ in range(count)] if LAYOUTS[layout] == "named" else []
-    if len(set(names)) != len(names):
-        raise FormatError("archive holds two images of the same name")
     chunk_max = r.varint(MAX_CHUNK, "chunk size")
     seed = r.varint(1 << 62, "seed")
     checksum = r.take(8)
@@ -276,21 +296,29 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     raw = r.take(4 * n_words)
     if r.pos != len(body):
         raise FormatError("file has trailing bytes")
-    if channels == 0 or bit_depth == 0 or (count and (height == 0 or width == 0)) or chunk_max == 0:
-        raise FormatError("file has an impossible geometry")
-    if (channels, bit_depth) not in ((1, 1), (1, 8), (3, 8)):
-        raise FormatError(f"{channels} channels of bit depth {bit_depth} are not a supported image type")
-    if seed and MODES[mode] != "lossy":
-        raise FormatError("only a lossy file has a sampling seed")
-    if (offsets or clean_shift) and MODES[mode] != "lossless":
-        raise FormatError("only a lossless file has pixel offsets or a clean shift")
-    if source.dtype and int(np.prod(source.shape)) != count * height * width * _restored_channels(source, channels):
-        raise FormatError("the array shape in the file does not match its geometry")
-    if source.mode != "plain" and (channels, bit_depth) != _MAIN_GEOMETRY.get(source.mode, (channels, bit_depth)):
-        raise FormatError(f"image mode {source.mode} does not fit {channels} channel(s) of bit depth {bit_depth}")
-    if LAYOUTS[layout] == "single" and count != 1:
-        raise FormatError("single-image file holds more than one image")
     header = Header(MODES[mode], model_id, model_hash, height, width, channels, bit_depth, count,
                     LAYOUTS[layout], chunk_max, None if seed == 0 else seed - 1, checksum, names, version, floor,
-                    offsets, clean_shift, source, side_words)
+                    offsets, clean_shift, source, side_words, payload_bytes=len(raw))
+    check_geometry(header)
     return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)
+
+
+def check_geometry(h: Header) -> None:
+    """FormatError unless a parsed header's fields fit each other (every version)."""
+    if h.channels == 0 or h.bit_depth == 0 or (h.count and (h.height == 0 or h.width == 0)) or h.chunk_max == 0:
+        raise FormatError("file has an impossible geometry")
+    if (h.channels, h.bit_depth) not in ((1, 1), (1, 8), (3, 8)):
+        raise FormatError(f"{h.channels} channels of bit depth {h.bit_depth} are not a supported image type")
+    if h.seed is not None and h.mode != "lossy":
+        raise FormatError("only a lossy file has a sampling seed")
+    if (h.offsets or h.clean_shift) and h.mode != "lossless":
+        raise FormatError("only a lossless file has pixel offsets or a clean shift")
+    src = h.source
+    if src.dtype and int(np.prod(src.shape)) != h.count * h.height * h.width * _restored_channels(src, h.channels):
+        raise FormatError("the array shape in the file does not match its geometry")
+    if src.mode != "plain" and (h.channels, h.bit_depth) != _MAIN_GEOMETRY.get(src.mode, (h.channels, h.bit_depth)):
+        raise FormatError(f"image mode {src.mode} does not fit {h.channels} channel(s) of bit depth {h.bit_depth}")
+    if h.layout == "single" and h.count != 1:
+        raise FormatError("single-image file holds more than one image")
+    if len(set(h.names)) != len(h.names):
+        raise FormatError("archive holds two images of the same name")

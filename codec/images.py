@@ -44,6 +44,18 @@ class Images:
         return self.side if self.side is not None else np.zeros((n, 0, h, w), dtype=np.uint8)
 
 
+@dataclass
+class Mixed:
+    """A folder of PNGs of several kinds: one named `Images` per size, mode and palette, in the
+    order their first file comes by name. It becomes one archive of several parts."""
+
+    groups: list[Images]
+
+    def kinds(self) -> str:
+        """The kinds, for messages: e.g. '28x28 L, 32x32 RGBA'."""
+        return ", ".join(f"{g.pixels.shape[2]}x{g.pixels.shape[1]} {g.source.mode}" for g in self.groups)
+
+
 def _split(full: np.ndarray, source: modes.Source, layout: str, names=(), fmt: str = "") -> Images:
     main, side, source = modes.split(full, source)
     binary = source.mode == "1" or (source.mode == "plain" and bool(main.size) and int(main.max()) <= 1)
@@ -138,9 +150,10 @@ def _read_image(path: Path, file=None) -> tuple[np.ndarray, modes.Source, str]:
         raise InputError(f"{path}: not a readable image ({e})") from None
 
 
-def read(path: str | os.PathLike) -> Images:
+def read(path: str | os.PathLike) -> Images | Mixed:
     """An image file (PNG, TIFF, BMP, PPM/PGM, WebP, JPEG: whatever Pillow reads losslessly), a folder
-    of PNG files (one archive, sorted by name) or an .npy array."""
+    of PNG files (one archive, sorted by name; `Mixed` if they differ in size, mode or palette) or an
+    .npy array."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
@@ -148,10 +161,13 @@ def read(path: str | os.PathLike) -> Images:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file())
         if not files:
             raise InputError(f"{path}: folder holds no .png files")
-        arrays, sources, _ = zip(*(_read_image(p) for p in files))
-        if len({a.shape for a in arrays}) > 1 or len({repr(s) for s in sources}) > 1:
-            raise InputError(f"{path}: images differ in size, mode or palette; an archive holds images of one kind")
-        return _split(np.stack(arrays), sources[0], "named", [p.name for p in files], "PNG")
+        groups: dict[tuple, list] = {}
+        for p in files:
+            a, source, _ = _read_image(p)
+            groups.setdefault((a.shape, repr(source)), []).append((p.name, a, source))
+        parts = [_split(np.stack([a for _, a, _ in g]), g[0][2], "named", [n for n, _, _ in g], "PNG")
+                 for g in groups.values()]
+        return parts[0] if len(parts) == 1 else Mixed(parts)
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, allow_pickle=False)

@@ -145,7 +145,9 @@ def test_refuses_headers_that_contradict_the_file(digits, model_name):
     for change, message in ((dict(bit_depth=16), "not a supported image type"),
                             (dict(channels=3, bit_depth=1), "not a supported image type"),
                             (dict(bit_depth=8 if model_name == "bmnist" else 1), "does not match its model"),
-                            (dict(seed=5), "only a lossy file")):
+                            # Version 4 could write a seed on a lossless file; version 5 has no field for it.
+                            (dict(seed=5, version=4, checksum=container.pixel_checksum(digits[:3])),
+                             "only a lossy file")):
         with pytest.raises(FormatError, match=message):
             vlae_codec.decompress(container.pack(dataclasses.replace(header, **change), words))
 
@@ -165,6 +167,7 @@ def test_version_1_files_still_decode(digits, model_name):
     header, _ = container.unpack(vlae_codec.compress(x))
     stack = ans.Stack(guarded=False)
     bitsback.encode_lossless(stack, coding_model(model_name), as_tensor(x), header.chunk_max, 3)
+    header.checksum = container.pixel_checksum(x)  # versions 1 to 4 hold all 8 bytes of it
     old = container.pack(dataclasses.replace(header, version=1), stack.words())
     assert container.unpack(old)[0].version == 1
     assert np.array_equal(vlae_codec.decompress(old), x)
@@ -179,7 +182,8 @@ def test_version_2_files_still_decode(digits, model_name):
     header, _ = container.unpack(vlae_codec.compress(x))
     stack = ans.Stack()
     bitsback.encode_lossless(stack, coding_model(model_name), as_tensor(x), header.chunk_max, 3)
-    old = dataclasses.replace(header, version=2, floor=stack.floor, offsets=[], clean_shift=0)
+    old = dataclasses.replace(header, version=2, floor=stack.floor, offsets=[], clean_shift=0,
+                              checksum=container.pixel_checksum(x))
     data = container.pack(old, stack.words())
     assert container.unpack(data)[0] == old
     assert np.array_equal(vlae_codec.decompress(data), x)
@@ -232,9 +236,11 @@ def test_refuses_other_model_version(digits, model_name):
         vlae_codec.decompress(container.pack(header, words))
 
 
-def test_header_round_trip():
+@pytest.mark.parametrize("version", [4, 5])
+def test_header_round_trip(version):
+    # Version 5 keeps 4 bytes of the pixel checksum, older versions 8.
     h = container.Header("lossless", "bmnist", bytes(range(8)), 28, 28, 1, 1, 2, "named", 1024, None,
-                         bytes(8), ["a.png", "b.png"])
+                         bytes(range(4 if version == 5 else 8)), ["a.png", "b.png"], version=version, floor=40)
     words = np.arange(5, dtype=np.uint32)
     h2, w2 = container.unpack(container.pack(h, words))
     assert h2 == h and np.array_equal(w2, words)

@@ -188,4 +188,4 @@ def test_damaged_side_planes_are_caught():
     header.side_words = header.side_words[:-1]
     with pytest.raises(FormatError):
         vlae_codec.decompress(container.pack(header, words))
-    assert header.version == container.VERSION == 4
+    assert header.version == container.VERSION == 5
