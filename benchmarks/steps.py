@@ -26,6 +26,9 @@ README_STEPS = {
     "photos_held_out": ["photos", "--set", "held-out"],
     "modes": ["modes", "--crop", "96", "--photos", "kodim23"],
     "model_choice": ["model_choice"],
+    "photo_speed": ["photo_speed", "--photos", "kodim23", "kodim05", "--repeats", "2"],
+    "profile": ["profile", "--photo", "kodim23"],
+    "speed_bmnist": ["archive_speed", "bmnist"],
 }
 NO_DATA_DIR = ("bbans.measure",)  # modules that take no --data-dir
 

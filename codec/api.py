@@ -164,40 +164,62 @@ def encode(images_or_path, model: str | None = None, lossy: bool = False, seed: 
            progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
            device: str | None = None, offsets: bool = True) -> Encoded:
     """`compress`, also returning the information content of every image (None for a mixed archive)."""
-    check_device(device)  # before any work
+    opts = Options(model, lossy, seed, chunk_max, batch, progress, effort, device, offsets)
+    opts.check()  # before any work
     imgs = _as_images(images_or_path)
-    args = (model, lossy, seed, chunk_max, batch, progress, effort, device, offsets)
     if isinstance(imgs, images.Mixed):
-        return Encoded(compact.pack_mixed([_encode_part(g, imgs, *args) for g in imgs.groups]), None)
-    encoded = _encode_one(imgs, *args)
+        return Encoded(compact.pack_mixed([_encode_part(g, imgs, opts) for g in imgs.groups]), None)
+    encoded = _encode_one(imgs, opts)
     if imgs.source.mode == "P" and not lossy and model is None:
         # Palette indices may suit the context coder better than the colours do (graphics).
         indices = images.Images(imgs.full(), False, imgs.layout, imgs.names, modes.Source(
             **{**imgs.source.__dict__, "mode": "P;I"}))
-        by_index = _encode_one(indices, *args)
+        by_index = _encode_one(indices, opts)
         if len(by_index.data) < len(encoded.data):
             encoded = by_index
     return encoded
 
 
-def _encode_part(group: images.Images, mixed: images.Mixed, model: str | None, *args) -> bytes:
+@dataclass(frozen=True)
+class Options:
+    """What `compress` was asked to do, as one value for the functions that do it."""
+
+    model: str | None = None
+    lossy: bool = False
+    seed: int | None = None
+    chunk_max: int = bitsback.DEFAULT_CHUNK_MAX
+    batch: int = DEFAULT_BATCH
+    progress: Callable[[int], None] | None = None
+    effort: int = DEFAULT_EFFORT
+    device: str | None = None
+    offsets: bool = True
+
+    def check(self) -> None:
+        """InputError for settings out of range."""
+        check_device(self.device)
+        if not 1 <= self.chunk_max <= container.MAX_CHUNK:
+            raise InputError(f"chunk_max must be in 1..{container.MAX_CHUNK}")
+        if self.seed is not None and not 0 <= self.seed < 1 << 62:
+            raise InputError("seed must be a non-negative integer below 2^62")
+        if not 1 <= self.effort <= MAX_EFFORT:
+            raise InputError(f"effort must be in 1..{MAX_EFFORT}")
+
+
+def _encode_part(group: images.Images, mixed: images.Mixed, opts: Options) -> bytes:
     """One kind of image of a mixed folder, as a part of its archive."""
     try:
-        return _encode_one(group, model, *args).data
+        return _encode_one(group, opts).data
     except InputError as e:
         raise InputError(f"{e}; the folder mixes {mixed.kinds()}: compress each kind in its own folder"
-                         + (", or leave out --model so that each kind gets its own" if model else "")) from None
+                         + (", or leave out --model so that each kind gets its own" if opts.model else "")) from None
 
 
-def _encode_one(imgs: images.Images, model: str | None = None, lossy: bool = False, seed: int | None = None,
-                chunk_max: int = bitsback.DEFAULT_CHUNK_MAX, batch: int = DEFAULT_BATCH,
-                progress: Callable[[int], None] | None = None, effort: int = DEFAULT_EFFORT,
-                device: str | None = None, offsets: bool = True) -> Encoded:
+def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
     """`encode` of images of one kind."""
-    name = model or choose_model(imgs)
-    if name is None and lossy:
+    name = opts.model or choose_model(imgs)
+    if name is None and opts.lossy:
         raise InputError("no shipped model fits these images, so they have no lossy code; compress them losslessly")
-    cm = None if name is None else _model(name, device)
+    cm = None if name is None else _model(name, opts.device)
     if cm is not None:
         _check_fits(cm, name, imgs)
     if max(imgs.pixels.shape[1:3]) > container.MAX_SIDE:
@@ -206,19 +228,13 @@ def _encode_one(imgs: images.Images, model: str | None = None, lossy: bool = Fal
     if imgs.pixels.size > container.MAX_SUBPIXELS:
         raise InputError(f"{len(imgs.pixels)} images exceed one archive's limit of {container.MAX_SUBPIXELS} "
                          "subpixels; compress them in parts")
-    if not 1 <= chunk_max <= container.MAX_CHUNK:
-        raise InputError(f"chunk_max must be in 1..{container.MAX_CHUNK}")
-    if seed is not None and not 0 <= seed < 1 << 62:
-        raise InputError("seed must be a non-negative integer below 2^62")
-    if not 1 <= effort <= MAX_EFFORT:
-        raise InputError(f"effort must be in 1..{MAX_EFFORT}")
     x = as_tensor(imgs.pixels)
     stack = Stack()
     info = None
     fitted, shift = None, 0
-    if lossy:
+    if opts.lossy:
         # The checksum covers what the decoder will generate, so corruption is still caught.
-        stored = _array(encode_lossy(stack, cm, x, batch, seed, effort))
+        stored = _array(encode_lossy(stack, cm, x, opts.batch, opts.seed, opts.effort))
         mode, words = "lossy", stack.words()
     elif cm is None:
         stack = _push_planes(imgs.pixels)
@@ -229,9 +245,10 @@ def _encode_one(imgs: images.Images, model: str | None = None, lossy: bool = Fal
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            fitted, shift = tuning.settings(cm, x, offsets)
+            fitted, shift = tuning.settings(cm, x, opts.offsets)
             stack = Stack()
-            info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, chunk_max, batch, progress, shift)
+            info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, opts.chunk_max, opts.batch,
+                                               opts.progress, shift)
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()
@@ -249,14 +266,14 @@ def _encode_one(imgs: images.Images, model: str | None = None, lossy: bool = Fal
         model_hash=bytes(8) if cm is None else bytes.fromhex(cm.weights_hash[:16]),
         height=x.shape[2], width=x.shape[3], channels=x.shape[1],
         bit_depth=cm.bit_depth if cm is not None else 1 if imgs.binary else 8, count=len(x), layout=imgs.layout,
-        chunk_max=chunk_max, seed=seed if lossy else None, checksum=container.pixel_checksum(stored),
+        chunk_max=opts.chunk_max, seed=opts.seed if opts.lossy else None, checksum=container.pixel_checksum(stored),
         names=imgs.names, floor=stack.floor if mode in ("lossless", "lossy", "context") else 0,
         offsets=fitted.tolist() if fitted is not None and mode == "lossless" else [],
         clean_shift=shift if mode == "lossless" else 0, source=imgs.source,
         side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32))
     data = container.pack(header, words)
     # A lone image's file is never larger than its PNG plus the (at most 14) bytes that wrap it.
-    png = None if lossy else images.png_bytes(imgs)
+    png = None if opts.lossy else images.png_bytes(imgs)
     if png is not None and len(container.pack_png(png)) < len(data):
         data = container.pack_png(png)
     return Encoded(data, info)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import FormatError
+from .names import varint as _varint, zigzag as _zigzag
 from .modes import MODES as SOURCE_MODES, PALETTE, SIXTEEN, Source, planes_per_image
 
 MAGIC = b"VLAE"
@@ -63,22 +64,6 @@ class Header:
 
 def pixel_checksum(images: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(images, dtype=np.uint8).tobytes(), digest_size=8).digest()
-
-
-def _varint(n: int) -> bytes:
-    if n < 0:
-        raise ValueError("varints are unsigned")
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _zigzag(n: int) -> int:
-    return 2 * n if n >= 0 else -2 * n - 1
 
 
 class _Reader:

@@ -121,7 +121,7 @@ def test_digit_prose_quotes_the_results():
     assert (round(min(rates), -1), round(max(rates), -1)) == (int(r_lo), int(r_hi))
     # One digit as its own file.
     single = _results("single_files")["models"]["mnist"]
-    size, header, ratio, old_ratio = _quoted(r"digit as its own file is (\d+) bytes, (\d+) of them header .*? its "
+    size, header, ratio, old_ratio = _quoted(r"digit as its own file is ([\d.]+) bytes, ([\d.]+) of them header .*? its "
                                              r"payload is ([\d.]+)× its negative ELBO \(([\d.]+)× before")
     _rounds_to(single["mean_bytes"], size)
     _rounds_to(single["mean_header_bytes"], header)
