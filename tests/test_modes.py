@@ -12,7 +12,7 @@ import vlae_codec
 from conftest import fixture_photo, run_cli
 from vlae_codec import api, container, context
 from vlae_codec.ans import Stack
-from vlae_codec.errors import FormatError
+from vlae_codec.errors import FormatError, InputError
 
 MODES = ["1", "L", "LA", "RGB", "RGBA", "P", "P-alpha", "I;16"]
 
@@ -189,3 +189,19 @@ def test_damaged_side_planes_are_caught():
     with pytest.raises(FormatError):
         vlae_codec.decompress(container.pack(header, words))
     assert header.version == container.VERSION == 5
+
+
+def test_an_image_too_big_for_free_memory_is_refused_before_work(monkeypatch, tmp_path):
+    """Refused with a message saying what to do, and no output file, rather than killed halfway."""
+    src = tmp_path / "photo.png"
+    Image.fromarray(fixture_photo("kodim03-100-200-96x96")).save(src)
+    monkeypatch.setitem(api.BYTES_PER_PIXEL, "compress", 1 << 60)
+    with pytest.raises(InputError, match="GB are free; crop or scale it down"):
+        api.compress_file(src, tmp_path / "photo.vlae")
+    assert not (tmp_path / "photo.vlae").exists()
+    monkeypatch.setitem(api.BYTES_PER_PIXEL, "compress", 3000)
+    packed = api.compress_file(src, tmp_path / "photo.vlae")
+    monkeypatch.setitem(api.BYTES_PER_PIXEL, "decompress", 1 << 60)
+    with pytest.raises(InputError, match="to decompress"):
+        api.decompress_file(packed, tmp_path / "back.png")
+    assert not (tmp_path / "back.png").exists()
