@@ -77,7 +77,7 @@ def compare(model: str, x: np.ndarray, old: Path, threads: int, tmp: Path) -> di
     blobs = {who: path.read_bytes() for who, path in files.items()}
     (h_old, w_old), (h_new, w_new) = (container.unpack(blobs[w]) for w in ("old", "new"))
     differ = sorted(k for k in header_fields(h_old) if getattr(h_old, k) != getattr(h_new, k))
-    back = {who: np.load(tmp / f"{who}.npy") for who in files}
+    back = {who: np.load(tmp / f"{who}.npy", allow_pickle=False) for who in files}
     # The old file written again in the new format version: the new file's bytes, if the coding is the same.
     upgraded = dataclasses.replace(h_old, version=h_new.version, source=h_new.source, side_words=h_new.side_words)
     return {"images": len(x), "bytes_old": len(blobs["old"]), "bytes_new": len(blobs["new"]),

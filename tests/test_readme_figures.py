@@ -201,3 +201,14 @@ def test_training_figures_are_the_logged_ones():
     _rounds_to(cifar["total_wall_seconds"], hours, 1 / 3600)
     fast, slow = _quoted(r"an epoch takes ([\d.]+) instead of ([\d.]+) minutes")
     assert f"{fast} instead of {slow} min per epoch" in " ".join(_train_log("checkpoints/cifar-wide")["notes"])
+
+
+def test_photo_speed_prose_quotes_the_results():
+    row = next(r for r in _results("photo_speed")["photos"] if r["photo"] == "kodim23.png")
+    quoted = _quoted(r"kodim23 \(768×512\) takes ([\d.]+) s to compress and ([\d.]+) s to decompress .*? at most "
+                     r"([\d.]+) GB, where JPEG-XL at effort 9 takes ([\d.]+) s and ([\d.]+) s")
+    figures = (row["vlae-codec"]["encode"]["seconds"], row["vlae-codec"]["decode"]["seconds"],
+               max(row["vlae-codec"][d]["peak_mib"] for d in ("encode", "decode")) / 1024,
+               row["jpeg-xl"]["encode"]["seconds"], row["jpeg-xl"]["decode"]["seconds"])
+    for value, figure in zip(figures, quoted):
+        _rounds_to(value, figure)

@@ -114,6 +114,9 @@ def test_shards_keep_alpha_palette_and_16_bit_modes(tmp_path):
 
 
 def _palette(digit):
-    im = Image.fromarray(digit).quantize(6)
+    """A digit in six shades, all digits sharing one palette (images of one kind can be sharded)."""
+    im = Image.new("P", digit.shape[::-1])
+    im.putdata((digit // 43).ravel().tolist())
+    im.putpalette([v for shade in range(0, 256, 51) for v in (shade, shade, shade)])
     im.info["transparency"] = 0
     return im
