@@ -28,7 +28,6 @@ README_STEPS = {
     "model_choice": ["model_choice"],
     "photo_speed": ["photo_speed", "--photos", "kodim23", "kodim05", "--repeats", "2"],
     "profile": ["profile", "--photo", "kodim23"],
-    "speed_bmnist": ["archive_speed", "bmnist"],
 }
 NO_DATA_DIR = ("bbans.measure",)  # modules that take no --data-dir
 
