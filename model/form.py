@@ -17,6 +17,7 @@ import copy
 import hashlib
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,6 @@ class CodingForm:
         self._hash: str | None = None
         self.device = torch.device("cpu")  # where the networks run
         self.offsets: torch.Tensor | None = None  # see `with_offsets`
-        self._np: dict[str, np.ndarray] | None = None  # see `_np_tables`
         self._terms_cache: tuple | None = None  # see `_mixture_terms`
 
     def to(self, device: str | torch.device) -> "CodingForm":
@@ -216,13 +216,12 @@ class CodingForm:
         np.copyto(cdf, 1 << CDF_BITS, where=edges >= likelihoods.LEVELS)
         return cdf
 
-    @property
+    @cached_property
     def _np_tables(self) -> dict[str, np.ndarray]:
         """The lookup tables as numpy arrays (sharing memory with `tables`)."""
-        if self._np is None:
-            self._np = {k: v.numpy() for k, v in self.tables.items() if v.dim() == 1}
-            self._np["exp_offset"] = int(self.tables["exp_offset"].item())
-        return self._np
+        arrays = {k: v.numpy() for k, v in self.tables.items() if v.dim() == 1}
+        arrays["exp_offset"] = int(self.tables["exp_offset"].item())
+        return arrays
 
     # ---------------------------------------------------------------- tables
     def exp(self, log_value: torch.Tensor) -> torch.Tensor:
