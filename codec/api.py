@@ -25,9 +25,10 @@ MAX_EFFORT = 64
 # A lone image tries the context coder in full only if, on a band of its rows (an eighth, at
 # least 32), it comes within 1.25 times the model's size.
 CONTEXT_BAND, CONTEXT_BAND_SHARE, CONTEXT_MARGIN = 32, 8, 1.25
-# Peak memory per pixel of a lone image, above the process and model: kodim23 (768x512) with
-# the photo model took 1.5 GB to compress and 0.7 GB to decompress, 0.4 GB of it start-up.
-BYTES_PER_PIXEL = {"compress": 3000, "decompress": 900}
+# Peak memory per pixel of a lone image, above the process and model, with some margin: with
+# the photo model, a 12-megapixel photo took 2.0 GB to compress and 1.4 GB to decompress,
+# kodim23 (0.4 megapixels) 1.1 and 0.35 GB (benchmarks/results/big_photo.md).
+BYTES_PER_PIXEL = {"compress": 120, "decompress": 120}
 
 
 @dataclass
@@ -242,7 +243,7 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         stored = _array(encode_lossy(stack, cm, x, opts.batch, opts.seed, opts.effort))
         mode, words = "lossy", stack.words()
     elif cm is None:
-        stack = _push_planes(imgs.pixels)
+        stack = _push_planes(imgs.pixels, labels=imgs.source.mode in modes.MODEL_FREE)
         mode, words = "context", stack.words()
         stored = imgs.pixels
     else:
@@ -286,7 +287,7 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
 
 def _check_memory(pixels: int, direction: str) -> None:
     """InputError, before any heavy work, for a lone image too big for this machine's free memory:
-    being refused beats being killed halfway. (Coding memory still grows with the image's area.)"""
+    being refused beats being killed halfway."""
     need = BYTES_PER_PIXEL[direction] * pixels
     try:
         with open("/proc/meminfo") as f:
@@ -311,12 +312,13 @@ def _context_may_win(pixels: np.ndarray, words: int) -> bool:
     return band < CONTEXT_MARGIN * 32 * words
 
 
-def _push_planes(pixels: np.ndarray) -> Stack:
-    """A guarded stack with every channel plane of the images pushed by the context coder."""
+def _push_planes(pixels: np.ndarray, labels: bool = False) -> Stack:
+    """A guarded stack with every channel plane of the images pushed by the context coder;
+    `labels`: the values are palette indices."""
     stack = Stack()
     planes = pixels[..., None] if pixels.ndim == 3 else pixels
     for plane in planes.transpose(0, 3, 1, 2).reshape(-1, *pixels.shape[1:3])[::-1]:
-        context.push(stack, plane)
+        context.push(stack, plane, labels)
     return stack
 
 

@@ -57,12 +57,6 @@ def posterior_of(model: CodingModel, x: torch.Tensor, batch: int) -> tuple[torch
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
-def features_of(model: CodingModel, z: torch.Tensor, height: int, width: int, batch: int) -> torch.Tensor:
-    # int32 holds them exactly (they are clamped to int16 range) at a quarter of the memory.
-    parts = [model.features(z[i:i + batch], height, width).to(torch.int32) for i in range(0, len(z), batch)]
-    return parts[0] if len(parts) == 1 else torch.cat(parts)  # one part keeps the model's memory layout
-
-
 def codes_per_image(model: CodingModel, height: int, width: int) -> int:
     rows, cols = model.code_grid(height, width)
     return rows * cols
@@ -72,7 +66,7 @@ def encode_chunk(stack, model: CodingModel, x: torch.Tensor, batch: int, progres
     """Bits-back encode a chunk of images (N, C, H, W)."""
     mu, log_sigma = posterior_of(model, x, batch)
     bins, z, log_q = latents.pop_posterior(stack, model, mu, log_sigma, model.lossless_bins)
-    recon = pixels.push_pixels(stack, model, x, features_of(model, z, *x.shape[2:], batch), progress)
+    recon = pixels.push_pixels(stack, model, x, model.pixel_features(z, *x.shape[2:]), progress)
     prior = latents.push_prior(stack, bins, model.lossless_bins)
     return Info(recon, prior + log_q)
 
@@ -82,7 +76,7 @@ def decode_chunk(stack, model: CodingModel, n: int, height: int, width: int, bat
     """Undo `encode_chunk`, returning the chunk's images and the popped bits to the stack."""
     bins = latents.pop_prior(stack, n, codes_per_image(model, height, width), model.lossless_bins)
     z = latents.from_bins(model, bins, model.lossless_bins)
-    x = pixels.pop_pixels(stack, model, features_of(model, z, height, width, batch), height, width, progress)
+    x = pixels.pop_pixels(stack, model, model.pixel_features(z, height, width), height, width, progress)
     mu, log_sigma = posterior_of(model, x, batch)
     latents.push_posterior(stack, model, bins, z, mu, log_sigma, model.lossless_bins)
     return x
@@ -94,7 +88,7 @@ def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int, progres
     bins_per_dim = model.clean_bins(clean_shift)
     mu, _ = posterior_of(model, x, batch)
     bins, z = latents.snap(model, mu, bins_per_dim)
-    recon = pixels.push_pixels(stack, model, x, features_of(model, z, *x.shape[2:], batch), progress)
+    recon = pixels.push_pixels(stack, model, x, model.pixel_features(z, *x.shape[2:]), progress)
     prior = latents.push_prior(stack, bins, bins_per_dim)
     return Info(recon, np.full(len(x), prior))
 
@@ -104,7 +98,7 @@ def decode_clean(stack, model: CodingModel, n: int, height: int, width: int, bat
     bins_per_dim = model.clean_bins(clean_shift)
     bins = latents.pop_prior(stack, n, codes_per_image(model, height, width), bins_per_dim)
     z = latents.from_bins(model, bins, bins_per_dim)
-    return pixels.pop_pixels(stack, model, features_of(model, z, height, width, batch), height, width, progress)
+    return pixels.pop_pixels(stack, model, model.pixel_features(z, height, width), height, width, progress)
 
 
 def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int,

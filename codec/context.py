@@ -5,7 +5,10 @@ A plane (H, W) of uint8 is pushed as a 2-bit kind and what the kind needs:
 - two-valued: its two values (16 bits), then the plane as bits, each under adaptive counts in
   the context of 10 causal neighbours (JBIG's template); cut-out masks and 1-bit images;
 - general: each value as its residual from the median edge predictor (LOCO-I), mod 256, under
-  adaptive counts in one of 8 contexts of local activity; soft edges and gradients.
+  adaptive counts in one of 8 contexts of local activity; soft edges and gradients;
+- labels: the number of labels, then each value under adaptive counts in the context of its
+  left neighbour's value (its upper one's in the first column); palette indices, whose numbers
+  mean nothing but whose repeats and neighbours do.
 Counts start flat and are updated after every wavefront step with integer arithmetic, so the
 decoder rebuilds exactly the encoder's tables. A pixel sees at most 2 columns to its right in
 the row above, so all pixels of a wavefront (row lag 3, or 2 for the general coder) are
@@ -18,7 +21,7 @@ import numpy as np
 
 from .ans import PRECISION, Stack
 
-CONSTANT, TWO_VALUED, GENERAL = 0, 1, 2
+CONSTANT, TWO_VALUED, GENERAL, LABELS = 0, 1, 2, 3
 KINDS = 4  # the kind is pushed uniformly over 4
 ONE = 1 << PRECISION
 PUSH_ROWS = 4096  # symbols pushed per call, bounding the encoder's tables in memory
@@ -41,7 +44,7 @@ def _wavefronts(height: int, width: int, lag: int):
 class _Bits:
     """Adaptive bits in JBIG contexts."""
 
-    lag, symbols = 3, 2
+    lag = 3
 
     def __init__(self):
         self.counts = np.ones((1 << len(TEMPLATE), 2), dtype=np.int64)
@@ -77,7 +80,7 @@ class _Bits:
 class _Bytes:
     """Adaptive residuals of the median edge predictor in 8 activity contexts."""
 
-    lag, symbols = 2, 256
+    lag = 2
 
     def __init__(self):
         self.counts = np.ones((len(ACTIVITY) + 1, 256), dtype=np.int64)
@@ -119,6 +122,39 @@ class _Bytes:
 
     def from_symbols(self, symbols, padded, rows, cols) -> np.ndarray:
         return (symbols + self._predict(padded, rows, cols)) % 256
+
+
+class _Labels:
+    """Adaptive labels in the context of the label to the left."""
+
+    lag = 1
+
+    def __init__(self, labels: int):
+        self.counts = np.ones((labels, labels), dtype=np.int64)
+
+    @staticmethod
+    def contexts(padded, rows, cols) -> np.ndarray:
+        r, c = rows + 2, cols + 2
+        return np.where(cols == 0, padded[r - 1, c], padded[r, c - 1])
+
+    def tables(self, ctx: np.ndarray) -> np.ndarray:
+        return _normalized(self.counts[ctx])
+
+    def compact_tables(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of each pixel's table, the tables): here the table of each context in the step."""
+        used, where = np.unique(ctx, return_inverse=True)
+        return where, _normalized(self.counts[used]).astype(np.int32)
+
+    def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
+        _adapt(self.counts, ctx, symbols, BYTE_STEP, BYTE_LIMIT)
+
+    @staticmethod
+    def to_symbols(values: np.ndarray, padded, rows, cols) -> np.ndarray:
+        return values
+
+    @staticmethod
+    def from_symbols(symbols: np.ndarray, padded, rows, cols) -> np.ndarray:
+        return symbols
 
 
 def _adapt(counts: np.ndarray, ctx: np.ndarray, symbols: np.ndarray, step: int, limit: int) -> None:
@@ -174,8 +210,9 @@ def _pop_plane(stack: Stack, height: int, width: int, coder) -> np.ndarray:
     return padded[2:, 2:-2].astype(np.uint8)
 
 
-def push(stack: Stack, plane: np.ndarray) -> None:
-    """Push a uint8 plane (H, W); `pop` with the same size returns it."""
+def push(stack: Stack, plane: np.ndarray, labels: bool = False) -> None:
+    """Push a uint8 plane (H, W); `pop` with the same size returns it. `labels`: its values
+    are labels (palette indices), not levels."""
     values = np.unique(plane)
     if len(values) == 1:
         stack.push_uniform(np.array([values[0]]), 256)
@@ -184,6 +221,11 @@ def push(stack: Stack, plane: np.ndarray) -> None:
         _push_plane(stack, (plane == values[1]).astype(np.int64), _Bits())
         stack.push_uniform(values.astype(np.int64), 256)
         kind = TWO_VALUED
+    elif labels:
+        count = int(values[-1]) + 1
+        _push_plane(stack, plane.astype(np.int64), _Labels(count))
+        stack.push_uniform(np.array([count - 1]), 256)
+        kind = LABELS
     else:
         _push_plane(stack, plane.astype(np.int64), _Bytes())
         kind = GENERAL
@@ -201,4 +243,7 @@ def pop(stack: Stack, height: int, width: int) -> np.ndarray:
         return np.where(bits == 1, hi, lo).astype(np.uint8)
     if kind == GENERAL:
         return _pop_plane(stack, height, width, _Bytes())
+    if kind == LABELS:
+        count = int(stack.pop_uniform(1, 256)[0]) + 1
+        return _pop_plane(stack, height, width, _Labels(count))
     raise ValueError(f"unknown plane kind {kind}")

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from . import latents, pixels
 from .ans import PRECISION
-from .bitsback import codes_per_image, features_of, posterior_of
+from .bitsback import codes_per_image, posterior_of
 from .model.interface import EXP_BITS, Z_BITS, CodingModel
 
 
@@ -69,7 +69,7 @@ def generate(model: CodingModel, z: torch.Tensor, height: int, width: int, batch
     n = len(z)
     out = []
     for i in range(0, n, batch):
-        feats = features_of(model, z[i:i + batch], height, width, batch)
+        feats = model.pixel_features(z[i:i + batch], height, width)
         uniforms = None if seed is None else np.stack([
             np.random.default_rng([seed, j]).integers(0, 1 << PRECISION, size=(model.pixel_stages, height, width))
             for j in range(i, min(n, i + batch))])

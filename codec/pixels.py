@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from .ans import information_bits
-from .model.interface import CodingModel
+from .model.interface import CodingModel, PixelFeatures
 
 ENCODE_BLOCK = 16384  # pixels evaluated together when encoding
+CANVAS_ROWS = 256  # image rows turned into network inputs at a time
 
 
 @lru_cache(maxsize=16)
@@ -36,7 +37,7 @@ def wavefronts(height: int, width: int, half_width: int) -> tuple[tuple[np.ndarr
     return tuple(steps)
 
 
-def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tensor,
+def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatures,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Push images (N, C, H, W) given their z features; returns -log2 p(x|z) per image.
     `progress(k)` hears of every k pixel positions done.
@@ -44,7 +45,7 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tens
     Every pixel's distribution comes from the same windowed computation the decoder runs,
     step by step; the push order is the exact reverse of the pop order."""
     n, _, h, w = x.shape
-    canvas, feats_at = _layouts(model, features, x)
+    canvas = _canvas(model, h, w, n, x)
     values_at = x.permute(2, 3, 0, 1)  # (H, W, N, C)
     steps = wavefronts(h, w, model.half)
     bits = np.zeros(n)
@@ -56,7 +57,7 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: torch.Tens
         block = steps[first:first + per_block]
         rows = np.concatenate([r for r, _ in block])
         cols = np.concatenate([c for _, c in block])
-        params = _step_params(model, canvas, feats_at, rows, cols)
+        params = _step_params(model, canvas, features, rows, cols)
         block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1, x.shape[1]))
         block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
         # Pop order within the block: step by step, and within a step stage by stage.
@@ -77,7 +78,7 @@ def _step_bounds(block, n: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
-def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, width: int,
+def pop_pixels(stack, model: CodingModel, features: PixelFeatures, height: int, width: int,
                progress: Callable[[int], None] | None = None) -> torch.Tensor:
     """Pop images (N, C, H, W) given their z features, evaluating only causal windows."""
     def pop(params: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,7 @@ def pop_pixels(stack, model: CodingModel, features: torch.Tensor, height: int, w
     return _wavefront_decode(pop, model, features, height, width, progress)
 
 
-def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, width: int,
+def generate_pixels(model: CodingModel, features: PixelFeatures, height: int, width: int,
                     uniforms: np.ndarray | None) -> torch.Tensor:
     """x from p(x|z) without a stack, deterministically: each pixel's mean given the pixels
     before it (rounded to a level), or, given uniform integers in [0, 2^PRECISION) per pixel
@@ -110,44 +111,43 @@ def generate_pixels(model: CodingModel, features: torch.Tensor, height: int, wid
     return _wavefront_decode(sample, model, features, height, width)
 
 
-def _wavefront_decode(draw, model: CodingModel, features: torch.Tensor, height: int, width: int,
+def _wavefront_decode(draw, model: CodingModel, features: PixelFeatures, height: int, width: int,
                       progress: Callable[[int], None] | None = None) -> torch.Tensor:
     """Images (N, C, H, W) pixel by pixel along the wavefronts; `draw(params)` gives the values
     (M, C) of one step's pixels (position-major, image-minor) from their parameters."""
-    n, c = features.shape[0], model.channels
-    canvas, feats_at = _layouts(model, features)
+    n, c = features.n, model.channels
+    canvas = _canvas(model, height, width, n)
     values = torch.zeros(height, width, n, c, dtype=torch.long)
     for rows, cols in wavefronts(height, width, model.half):
-        v = draw(_step_params(model, canvas, feats_at, rows, cols)).view(len(rows), n, c)
+        v = draw(_step_params(model, canvas, features, rows, cols)).view(len(rows), n, c)
         values[rows, cols] = v
-        canvas[rows + model.rows, cols + model.half] = model.input(v)
+        canvas[rows + model.rows, cols + model.half] = model.input(v).to(canvas.dtype)
         if progress:
             progress(len(rows) * n)
     return values.permute(2, 3, 0, 1)
 
 
-def _layouts(model: CodingModel, features: torch.Tensor,
-             x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Position-major, image-minor copies, so that each step gathers whole rows of memory:
-    the canvas of network inputs (H + R, W + 2W', N, C), zero where the window sees off the
-    image (and, without x, where nothing is decoded yet), and the features (H, W, N, hidden)."""
-    n, _, height, width = features.shape
-    canvas = torch.zeros(height + model.rows, width + 2 * model.half, n, model.channels, dtype=torch.float64)
+def _canvas(model: CodingModel, height: int, width: int, n: int, x: torch.Tensor | None = None) -> torch.Tensor:
+    """The network inputs of the windows, position-major and image-minor so that each step
+    gathers whole rows of memory: (H + R, W + 2W', N, C), zero where the window sees off the
+    image (and, without x, where nothing is decoded yet). int16 holds them exactly (binary
+    0/1, or 2x - 255) at an eighth of float64's memory."""
+    canvas = torch.zeros(height + model.rows, width + 2 * model.half, n, model.channels, dtype=torch.int16)
     if x is not None:
-        canvas[model.rows:, model.half:model.half + width] = model.input(x.permute(2, 3, 0, 1))
-    return canvas, features.permute(2, 3, 0, 1).contiguous()
+        for top in range(0, height, CANVAS_ROWS):  # a few rows at a time: no float64 copy of a whole photo
+            rows = x[:, :, top:top + CANVAS_ROWS].permute(2, 3, 0, 1)
+            canvas[model.rows + top:model.rows + top + len(rows), model.half:model.half + width] = model.input(rows)
+    return canvas
 
 
-def _step_params(model: CodingModel, canvas: torch.Tensor, feats_at: torch.Tensor,
+def _step_params(model: CodingModel, canvas: torch.Tensor, features: PixelFeatures,
                  rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
     """Parameters of one step's pixels (position-major, image-minor) from their causal windows."""
     _, canvas_width, n, c = canvas.shape
-    width = feats_at.shape[1]
-    # Gathered as rows of the flattened layouts: one index_select is far cheaper than 2-D
+    # Gathered as rows of the flattened canvas: one index_select is far cheaper than 2-D
     # fancy indexing at the few hundred pixels of a decoder's step.
     taps = (model.rows + model.dy) * canvas_width + model.half + model.dx
     at = torch.from_numpy((rows * canvas_width + cols)[:, None] + taps[None, :]).view(-1)
     windows = canvas.view(-1, n, c).index_select(0, at).view(len(rows), -1, n, c)
     windows = windows.transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps*C), tap-major
-    feats = feats_at.view(-1, n, feats_at.shape[-1]).index_select(0, torch.from_numpy(rows * width + cols))
-    return model.pixel_params_at(windows, feats.view(len(rows) * n, -1))
+    return model.pixel_params_at(windows, features.at(rows, cols))

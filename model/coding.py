@@ -36,10 +36,16 @@ from .encoder import pad_to_blocks
 from .fixed_point import (CDF_BITS, COEF_MAX, EXP_BITS, EXP_RANGE, L_MAX, LOG_BITS, LOGIT_BITS, LOGIT_MAX, MEAN_MAX,
                           T_BITS, T_MAX, WEIGHT_BITS, Z_BITS, Z_MAX)
 from .form import CodingForm, pixel_param_bits
+from .pixel_features import BlockFeatures, WholeFeatures
 from .quantize import ACT_MAX, IntLayer, activation_bits, quantize_layer
 from .vlae import VLAE, code_rows
 
 MAX_BINS_LOG2 = 12
+# The grid encoder's code at a block sees 2 blocks on every side (a 3x3 conv at full
+# resolution, three 4x4 stride-2 convs and a 3x3 at 1/8: pixel rows 8r-16 .. 8r+23 for block
+# row r), so tiles with that halo give the whole image's integers (tests/test_coding.py).
+POSTERIOR_TILE, ENCODER_HALO = 48, 2
+FEATURE_BATCH = 256  # images whose global-code features are made at once (bounds memory, not results)
 
 
 class VLAECodingModel(CodingForm):
@@ -65,7 +71,6 @@ class VLAECodingModel(CodingForm):
         moved._window_matrix = self._window_matrix.to(moved.device)
         return moved
 
-
     def code_grid(self, height: int, width: int) -> tuple[int, int]:
         """Rows and columns of an image's grid of codes; (1, 1) for a global code."""
         b = self.cfg.block
@@ -74,13 +79,10 @@ class VLAECodingModel(CodingForm):
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, log_sigma) of q(z|x) for integer images (N, C, H, W); int64 (N, K, D) each,
         codes in raster order of the grid."""
-        a = self.input(x.to(self.device))
         if self.cfg.block:
-            a = pad_to_blocks(a, self.cfg.block)
-            for k in range(7):
-                a = self.layers[f"enc.{k}"](a)
-            out = code_rows(a)
+            out = code_rows(self._code_grid_posterior(pad_to_blocks(x, self.cfg.block)))
         else:
+            a = self.input(x.to(self.device))
             for k in range(4):
                 a = self.layers[f"enc.{k}"](a)
             a = self.layers["enc.4"](a.flatten(1))
@@ -89,6 +91,27 @@ class VLAECodingModel(CodingForm):
         mu = out[..., :d].clamp(-Z_MAX, Z_MAX)
         log_sigma = out[..., d:].clamp(enc_mod.LOG_SIGMA_MIN * 2**LOG_BITS, enc_mod.LOG_SIGMA_MAX * 2**LOG_BITS)
         return mu.long().cpu(), log_sigma.long().cpu()
+
+    def _code_grid_posterior(self, x: torch.Tensor) -> torch.Tensor:
+        """The grid encoder's output (N, 2D, rows, cols) for images padded to whole blocks, a tile
+        of POSTERIOR_TILE x POSTERIOR_TILE blocks at a time, each with ENCODER_HALO blocks of
+        its neighbours around it: the same integers as the whole image at once, whose first
+        layers alone would take gigabytes for a large photo."""
+        b, t, halo = self.cfg.block, POSTERIOR_TILE, ENCODER_HALO
+        n, _, height, width = x.shape
+        rows, cols = height // b, width // b
+        out = None
+        for r0 in range(0, rows, t):
+            for c0 in range(0, cols, t):
+                top, left = max(0, r0 - halo), max(0, c0 - halo)
+                bottom, right = min(rows, r0 + t + halo), min(cols, c0 + t + halo)
+                a = self.input(x[:, :, top * b:bottom * b, left * b:right * b].to(self.device))
+                for k in range(7):
+                    a = self.layers[f"enc.{k}"](a)
+                if out is None:
+                    out = torch.empty(n, a.shape[1], rows, cols, dtype=a.dtype, device=a.device)
+                out[:, :, r0:r0 + t, c0:c0 + t] = a[:, :, r0 - top:r0 - top + t, c0 - left:c0 - left + t]
+        return out
 
     # ---------------------------------------------------------------- prior
     def prior_conditionals(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,37 +128,26 @@ class VLAECodingModel(CodingForm):
 
     # ---------------------------------------------------------------- pixels
     def features(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Integer feature map of codes (N, K, D) on the pixel grid, (N, hidden, H, W), computed
-        once per image."""
+        """Integer feature map of codes (N, K, D) on the pixel grid, (N, hidden, H, W), int32."""
+        return self.pixel_features(z, height, width).whole()
+
+    def pixel_features(self, z: torch.Tensor, height: int, width: int) -> BlockFeatures | WholeFeatures:
+        """The features of codes (N, K, D), handed out by position (model/pixel_features.py):
+        a grid of codes' a block at a time, a global code's as one precomputed map."""
         cfg, z = self.cfg, z.to(self.device)
         if cfg.block:
             rows, cols = self.code_grid(height, width)
             a = z.double().transpose(1, 2).reshape(len(z), cfg.latent_dim, rows, cols)
             for name in ("feat.mix", "feat.hidden"):
                 a = self.layers[name](a)
-            return self._block_features(a, height, width)
-        a = self.layers["feat.linear"](z[:, 0].double())
-        a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
-        a = self.layers["feat.up"](a)
-        return F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2).cpu()
-
-    def _block_features(self, a: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The last features layer, each block's hidden vector (N, F', rows, cols) to its block
-        of pixels, one row of blocks at a time: (N, F, height, width), int32 (exact, as the
-        values are clamped to int16 range) and laid out position-major (H, W, N, F), the order
-        the codec reads them in. A photo's features in float64, whole, would take gigabytes."""
-        layer, b = self.layers["feat.to_pixels"], self.cfg.block
-        n, _, rows, cols = a.shape
-        hidden = layer.weight.shape[0] // (b * b)
-        out = torch.empty(height, width, n, hidden, dtype=torch.int32)
-        by_row = a.permute(2, 3, 0, 1)  # (rows, cols, N, F')
-        for r in range(rows):
-            block = layer.pointwise(by_row[r].reshape(cols * n, -1))  # (cols*N, F*b*b)
-            # As pixel_shuffle: output channel f at (i, j) of a block is input channel f*b*b + i*b + j.
-            pixels = block.view(cols, n, hidden, b, b).permute(3, 0, 4, 1, 2).reshape(b, cols * b, n, hidden)
-            top = r * b
-            out[top:top + b] = pixels[:height - top, :width]
-        return out.permute(2, 3, 0, 1)
+            return BlockFeatures(self.layers["feat.to_pixels"], a, cfg.block, height, width)
+        out = torch.empty(height, width, len(z), cfg.pixel_hidden, dtype=torch.int32)
+        for i in range(0, len(z), FEATURE_BATCH):
+            a = self.layers["feat.linear"](z[i:i + FEATURE_BATCH, 0].double())
+            a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
+            a = self.layers["feat.up"](a)
+            out[:, :, i:i + FEATURE_BATCH] = F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2).permute(2, 3, 0, 1)
+        return WholeFeatures(out)
 
     def pixel_params(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters of every pixel of whole images (N, C, H, W): int64 (N, P, H, W)."""

@@ -2,9 +2,9 @@
 exact arithmetic on them that every coding model shares (tables, pixel frequency tables).
 
 A network-specific coding model (model/coding.py, the BB-ANS baseline's) subclasses
-`CodingForm` and adds its networks: `posterior`, `prior_conditionals`, `features`,
-`pixel_params`, `pixel_params_at`, `code_grid` and its causal window (`rows`, `half`, `dy`,
-`dx`), which together with what is here make up model/interface.py's `CodingModel`.
+`CodingForm` and adds its networks: `posterior`, `prior_conditionals`, `features` (and, for
+large maps, `pixel_features`), `pixel_params`, `pixel_params_at`, `code_grid` and its causal
+window (`rows`, `half`, `dy`, `dx`), which together with what is here make up model/interface.py's `CodingModel`.
 
 The networks run on `device` (the CPU unless `to` moved them to a CUDA GPU); their results
 come back to the CPU, where the tables and everything after them stay. Results are the same
@@ -28,6 +28,7 @@ from ..ans import PRECISION, normalize
 from . import likelihoods
 from .fixed_point import (CDF_BITS, COEF_BITS, EXP_BITS, L_MAX, LOG_BITS, LOGIT_BITS, LOGIT_MAX,
                           MEAN_BITS, MEAN_MAX, OFFSET_BITS, OFFSET_MAX, T_BITS, T_MAX)
+from .pixel_features import WholeFeatures
 from .quantize import IntLayer
 
 PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (small enough to stay in cache)
@@ -89,6 +90,11 @@ class CodingForm:
         if shift < 0 or any(k > 1 and f"edges.{k}" not in self.tables for k in bins):
             raise ValueError(f"model has no clean-start bins at shift {shift}")
         return bins
+
+    def pixel_features(self, z: torch.Tensor, height: int, width: int) -> WholeFeatures:
+        """The features of codes, handed out by position (model/pixel_features.py); a subclass
+        whose maps are large makes them as they are asked for."""
+        return WholeFeatures.of_map(self.features(z, height, width))
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
         """Integer network input of pixel values (float64 holding integers)."""

@@ -28,8 +28,8 @@ from .fixed_point import CDF_BITS, EXP_BITS, LOG_BITS, OFFSET_BITS, OFFSET_MAX, 
 from .zoo import ModelNotFound
 
 __all__ = ["CDF_BITS", "EXP_BITS", "LOG_BITS", "OFFSET_BITS", "OFFSET_MAX", "T_BITS", "Z_BITS",
-           "CodingModel", "Geometry", "ModelError", "ModelNotFound", "load_coding_model", "network_device",
-           "resolve_model", "shipped_models"]
+           "CodingModel", "Geometry", "ModelError", "ModelNotFound", "PixelFeatures", "load_coding_model",
+           "network_device", "resolve_model", "shipped_models"]
 
 class Geometry(Protocol):
     """The images a model codes."""
@@ -39,6 +39,18 @@ class Geometry(Protocol):
     channels: int  # 1 or 3
     block: int  # side of the pixel block each code covers; 0 for one global code per image
     likelihood: str  # "bernoulli" (binary pixels) or an 8-bit distribution
+
+
+class PixelFeatures(Protocol):
+    """The per-pixel features of N images' codes."""
+
+    n: int  # images
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+        """Features (len(rows) * N, F) of pixels (rows[i], cols[i]), position-major, image-minor."""
+
+    def whole(self) -> torch.Tensor:
+        """The whole map (N, F, H, W)."""
 
 
 class CodingModel(Protocol):
@@ -55,8 +67,9 @@ class CodingModel(Protocol):
     lookup tables.
 
     Pixels. `features(z, height, width)` once per image; then `pixel_params(x, features)` for
-    whole images (encoding), or `pixel_params_at(windows, features)` for single pixels from
-    their causal windows (decoding along wavefronts). The window of the pixel at (y, x) holds
+    whole images, or `pixel_params_at(windows, features)` for single pixels from their causal
+    windows (coding along wavefronts), with the features from `pixel_features(z, height,
+    width).at(rows, cols)`, which makes them as they are asked for. The window of the pixel at (y, x) holds
     `input` of the pixels at (y + dy[t], x + dx[t]) for every tap t: at most `rows` rows above
     and `half` columns either side, pixels outside the image being 0. Pixels whose windows are
     all known can be decoded at one step. A pixel is `pixel_stages` symbols;
@@ -123,6 +136,9 @@ class CodingModel(Protocol):
 
     def features(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Per-pixel features of codes (N, K, D): (N, F, height, width)."""
+
+    def pixel_features(self, z: torch.Tensor, height: int, width: int) -> PixelFeatures:
+        """The features of codes (N, K, D), by position; memory need not grow with the image's area."""
 
     def pixel_params(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Parameters of every pixel of whole images (N, C, H, W): (N, P, H, W)."""

@@ -12,6 +12,9 @@ from vlae_codec.ans import PRECISION, normalize
 from vlae_codec.model import coding, form, zoo
 from vlae_codec.model.fixed_point import LOGIT_MAX
 from vlae_codec.model.evaluate import evaluate
+from vlae_codec.pixels import wavefronts
+
+from conftest import fixture_photo
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +180,34 @@ def test_mixture_lossy_generation_is_deterministic(mixture_cm):
         a = lossy.decode_lossy(ans.Stack(words), cm, 3, h, w, 2, seed)
         b = lossy.decode_lossy(ans.Stack(words), cm, 3, h, w, 3, seed)
         assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 255 and a.shape == x.shape
+
+
+@pytest.fixture(scope="module")
+def photo_cm():
+    return api.coding_model("photo")
+
+
+def test_tiled_posterior_equals_whole_image(photo_cm, monkeypatch):
+    """The grid encoder a tile at a time (with its halo) gives the whole image's integers."""
+    x = torch.from_numpy(fixture_photo("kodim03-100-200-96x96")[:93, :85].astype(np.int64)).permute(2, 0, 1)[None]
+    whole = photo_cm.posterior(x)
+    monkeypatch.setattr(coding, "POSTERIOR_TILE", 3)
+    tiled = photo_cm.posterior(x)
+    assert torch.equal(whole[0], tiled[0]) and torch.equal(whole[1], tiled[1])
+
+
+def test_block_features_by_position_equal_whole_map(photo_cm):
+    """Features made a block at a time, asked for along wavefronts either way or at random,
+    equal the whole map, and the cache stays a few blocks per row of blocks."""
+    height, width = 45, 70
+    rows, cols = photo_cm.code_grid(height, width)
+    z = torch.randint(-3 << 12, 3 << 12, (2, rows * cols, photo_cm.cfg.latent_dim))
+    whole = photo_cm.features(z, height, width)
+    by_position = whole.permute(2, 3, 0, 1).reshape(height, width, -1)
+    steps = wavefronts(height, width, photo_cm.half)
+    features = photo_cm.pixel_features(z, height, width)
+    for r, c in list(steps) + list(reversed(steps)):
+        assert torch.equal(features.at(r, c), by_position[r, c].reshape(-1, whole.shape[1]))
+    assert features.slots <= 16
+    r, c = np.random.default_rng(0).integers(0, [[height], [width]], size=(2, 300))
+    assert torch.equal(features.at(r, c), by_position[r, c].reshape(-1, whole.shape[1]))

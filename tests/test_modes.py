@@ -162,12 +162,29 @@ def test_context_coder_round_trips_planes():
     rng = np.random.default_rng(0)
     planes = [rng.integers(0, 256, (9, 13)), rng.integers(0, 2, (13, 9)) * 255, np.full((3, 4), 7),
               _soft_disc(20, 31), rng.integers(0, 256, (1, 1))]
+    labels = [rng.integers(0, 256, (9, 13)), rng.integers(0, 5, (1, 17)), rng.integers(3, 9, (17, 1)),
+              _palette_indices()]
+    coded = [(p, False) for p in planes] + [(p, True) for p in labels]
     stack = Stack()
-    for p in planes[::-1]:
-        context.push(stack, p.astype(np.uint8))
-    for p in planes:
+    for p, as_labels in coded[::-1]:
+        context.push(stack, p.astype(np.uint8), as_labels)
+    for p, _ in coded:
         assert np.array_equal(context.pop(stack, *p.shape), p)
     assert stack.finished()
+
+
+def _palette_indices() -> np.ndarray:
+    return np.asarray(Image.fromarray(fixture_photo("kodim03-100-200-96x96")).quantize(64))
+
+
+def test_palette_indices_cost_less_as_labels_than_as_levels():
+    """Indices coded by what their neighbours are, not by their numbers: 11% smaller here."""
+    sizes = []
+    for as_labels in (False, True):
+        stack = Stack()
+        context.push(stack, _palette_indices(), as_labels)
+        sizes.append(stack.num_bits())
+    assert sizes[1] < 0.9 * sizes[0]
 
 
 def test_png_bounds_a_lone_image(tmp_path):
@@ -195,11 +212,12 @@ def test_an_image_too_big_for_free_memory_is_refused_before_work(monkeypatch, tm
     """Refused with a message saying what to do, and no output file, rather than killed halfway."""
     src = tmp_path / "photo.png"
     Image.fromarray(fixture_photo("kodim03-100-200-96x96")).save(src)
+    usual = api.BYTES_PER_PIXEL["compress"]
     monkeypatch.setitem(api.BYTES_PER_PIXEL, "compress", 1 << 60)
     with pytest.raises(InputError, match="GB are free; crop or scale it down"):
         api.compress_file(src, tmp_path / "photo.vlae")
     assert not (tmp_path / "photo.vlae").exists()
-    monkeypatch.setitem(api.BYTES_PER_PIXEL, "compress", 3000)
+    monkeypatch.setitem(api.BYTES_PER_PIXEL, "compress", usual)
     packed = api.compress_file(src, tmp_path / "photo.vlae")
     monkeypatch.setitem(api.BYTES_PER_PIXEL, "decompress", 1 << 60)
     with pytest.raises(InputError, match="to decompress"):
