@@ -28,6 +28,7 @@ README_STEPS = {
     "model_choice": ["model_choice"],
     "photo_speed": ["photo_speed", "--photos", "kodim23", "kodim05", "--repeats", "2"],
     "profile": ["profile", "--photo", "kodim23"],
+    "big_photo": ["big_photo"],
 }
 NO_DATA_DIR = ("bbans.measure",)  # modules that take no --data-dir
 

@@ -26,7 +26,7 @@ MAX_EFFORT = 64
 # least 32), it comes within 1.25 times the model's size.
 CONTEXT_BAND, CONTEXT_BAND_SHARE, CONTEXT_MARGIN = 32, 8, 1.25
 # Peak memory per pixel of a lone image, above the process and model, with some margin: with
-# the photo model, a 12-megapixel photo took 2.0 GB to compress and 1.4 GB to decompress,
+# the photo model, a 12-megapixel photo took 1.9 GB to compress and 1.4 GB to decompress,
 # kodim23 (0.4 megapixels) 1.1 and 0.35 GB (benchmarks/results/big_photo.md).
 BYTES_PER_PIXEL = {"compress": 120, "decompress": 120}
 

@@ -212,3 +212,16 @@ def test_photo_speed_prose_quotes_the_results():
                row["jpeg-xl"]["encode"]["seconds"], row["jpeg-xl"]["decode"]["seconds"])
     for value, figure in zip(figures, quoted):
         _rounds_to(value, figure)
+
+
+def test_big_photo_prose_quotes_the_results():
+    row = _results("big_photo")["photo"]
+    quoted = _quoted(r"takes ([\d.]+) s to compress and\s+([\d.]+) s to decompress, at most ([\d.]+) GB, where "
+                     r"JPEG-XL takes ([\d.]+) s and ([\d.]+) s")
+    vlae, jxl = row["vlae-codec"], row["jpeg-xl"]
+    assert (row["width"], row["height"]) == (4000, 3000) and vlae["exact"]
+    figures = (vlae["encode"]["seconds"], vlae["decode"]["seconds"],
+               max(vlae[d]["peak_mib"] for d in ("encode", "decode")) / 1024,
+               jxl["encode"]["seconds"], jxl["decode"]["seconds"])
+    for value, figure in zip(figures, quoted):
+        _rounds_to(value, figure)
