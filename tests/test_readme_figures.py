@@ -172,6 +172,10 @@ def test_modes_prose_quotes_the_results():
     _rounds_to(next(r for r in rows if "cut-out" in r["image"])["side_bytes"], cut_out)
     assert {f"{r['ratio_to_png']:.2f}" for r in rows} == {to_png}
     assert {f"{r['ratio_to_jxl']:.2f}" for r in rows} == {jxl_lo, jxl_hi}
+    palette = next(r for r in _results("modes")["rows"] if "palette" in r["image"])
+    to_png, to_jxl = _quoted(r"palette of 64 colours, one of them transparent, ([\d.]+)× its PNG and ([\d.]+)× its JPEG-XL")
+    _rounds_to(palette["ratio_to_png"], to_png)
+    _rounds_to(palette["ratio_to_jxl"], to_jxl)
 
 
 def _train_log(folder: str) -> dict:
