@@ -347,8 +347,8 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
         header.source = imgs.source
         return Decoded(imgs.full()[0], header)
     if header.mode == "context":
-        stack = Stack(words, floor=header.floor)
         try:
+            stack = Stack(words, floor=header.floor)
             out = _pop_planes(stack, header.count, header.height, header.width, header.channels)
         except (ValueError, RuntimeError, IndexError, OverflowError) as e:
             raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
@@ -398,8 +398,8 @@ def _checked(out: np.ndarray, header: container.Header) -> Decoded:
     if header.bit_depth == 1 and out.size and out.max() > 1:
         raise FormatError("file is corrupt (a binary image holds values above 1)")
     per_image = modes.planes_per_image(header.source, header.channels)
-    stack = Stack(header.side_words, guarded=False)
     try:
+        stack = Stack(header.side_words, guarded=False)
         side = np.zeros((header.count, per_image, header.height, header.width), dtype=np.uint8)
         for i, k in np.ndindex(header.count, per_image):
             side[i, k] = context.pop(stack, header.height, header.width)

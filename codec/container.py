@@ -139,6 +139,7 @@ def pack(header: Header, words: np.ndarray) -> bytes:
     if header.version >= 5:
         from . import compact
         return compact.pack(header, words)
+    _check_version_holds(header)
     mode = {v: k for k, v in MODES.items()}[header.mode]
     layout = {v: k for k, v in LAYOUTS.items()}[header.layout]
     model_id = header.model_id.encode("utf-8")
@@ -161,6 +162,18 @@ def pack(header: Header, words: np.ndarray) -> bytes:
     parts += [_varint(len(words)), np.asarray(words, dtype="<u4").tobytes()]
     body = b"".join(parts)
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _check_version_holds(header: Header) -> None:
+    """ValueError for a header of versions 1 to 4 with fields its version has no place for: a
+    file written without them would decode to other images than the header describes."""
+    missing = [field for field, since, present in (
+        ("floor", 2, header.floor != 0), ("offsets or clean shift", 3, bool(header.offsets) or header.clean_shift != 0),
+        ("image mode", 4, header.source.mode != "plain" or len(header.side_words) > 0)) if header.version < since and present]
+    if len(header.checksum) != 8:
+        missing.append("an 8-byte checksum")
+    if missing:
+        raise ValueError(f"a version {header.version} file cannot hold {', '.join(missing)}")
 
 
 # The main pixels' (channels, bit depth) of each image mode that fixes them.

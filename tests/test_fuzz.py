@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 import vlae_codec
@@ -32,3 +33,13 @@ def test_hostile_image_names_are_refused(tmp_path, bmnist_test, names):
     r = run_cli("decompress", str(tmp_path / "n.vlae"), "-o", str(tmp_path / "out"))
     assert r.returncode != 0 and r.stderr.startswith("vlae-codec: error:") and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["n.vlae"]
+
+
+def test_the_cases_the_10000_case_run_found():
+    """A stored digit truncated to 13 bytes (read as context-coded words ending in a zero word),
+    and a version 4 alpha archive re-packed as version 3, which has no place for its alpha."""
+    with pytest.raises(FormatError, match="corrupt"):
+        vlae_codec.decompress(bytes.fromhex("564c414505071c1c09000000" "0012ab9aaf"))
+    header, words = container.unpack(vlae_codec.compress(np.zeros((2, 5, 6, 2), dtype=np.uint8)))
+    with pytest.raises(ValueError, match="cannot hold"):
+        container.pack(dataclasses.replace(header, version=3), words)
