@@ -145,10 +145,11 @@ class CodingModel(Protocol):
 
     def pixel_params_at(self, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Parameters (M, P) of single pixels from their windows (M, taps * C), tap-major, and
-        their features (M, F)."""
+        their features (M, F); both integer tensors of any dtype that holds them."""
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
-        """Pixel values as the network inputs a window holds (float64 integers)."""
+        """Pixel values as the network inputs a window holds: float64 integers within +-255
+        (the codec keeps them as int16)."""
 
     def pixel_symbols(self, values: torch.Tensor) -> list[torch.Tensor]:
         """The symbols of each stage for pixel values (M, C)."""
