@@ -70,8 +70,16 @@ class BlockFeatures:
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
         """Features (len(rows) * N, F) of pixels (rows[i], cols[i]), position-major, image-minor."""
-        b, g = self.block, GROUP
+        b = self.block
         block_row, block_col = rows // b, cols // b
+        if (self._held[block_row, block_col % self.slots] != block_col).any():
+            self._make(block_row, block_col)
+        where = ((block_row * self.slots + block_col % self.slots) * b + rows % b) * b + cols % b
+        return self._cache.index_select(0, torch.from_numpy(where)).view(-1, self.channels)
+
+    def _make(self, block_row: np.ndarray, block_col: np.ndarray) -> None:
+        """Hold blocks (block_row[i], block_col[i]) all at once, making those not held yet."""
+        b, g = self.block, GROUP
         wanted = np.unique(block_row * self.cols + block_col)  # sorted by row, then column
         wanted_row, wanted_col = np.divmod(wanted, self.cols)
         starts = np.flatnonzero(np.diff(wanted_row, prepend=-1))
@@ -94,8 +102,6 @@ class BlockFeatures:
             slot = torch.from_numpy(new_row * self.slots + new_col % self.slots)
             self._cache.view(-1, b, b, self.n, self.channels)[slot] = self.blocks(new_row, new_col)
             self._held[new_row, new_col % self.slots] = new_col
-        where = ((block_row * self.slots + block_col % self.slots) * b + rows % b) * b + cols % b
-        return self._cache.index_select(0, torch.from_numpy(where)).view(-1, self.channels)
 
     def whole(self) -> torch.Tensor:
         """The map (N, F, H, W), int32, one row of blocks at a time (not through the cache)."""
