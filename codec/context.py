@@ -41,7 +41,19 @@ def _wavefronts(height: int, width: int, lag: int):
         yield rows, t - lag * rows
 
 
-class _Bits:
+class _Values:
+    """A coder whose symbols are the plane's values themselves."""
+
+    @staticmethod
+    def to_symbols(values: np.ndarray, padded, rows, cols) -> np.ndarray:
+        return values
+
+    @staticmethod
+    def from_symbols(symbols: np.ndarray, padded, rows, cols) -> np.ndarray:
+        return symbols
+
+
+class _Bits(_Values):
     """Adaptive bits in JBIG contexts."""
 
     lag = 3
@@ -67,14 +79,6 @@ class _Bits:
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BIT_STEP, BIT_LIMIT)
-
-    @staticmethod
-    def to_symbols(values: np.ndarray, padded, rows, cols) -> np.ndarray:
-        return values
-
-    @staticmethod
-    def from_symbols(symbols: np.ndarray, padded, rows, cols) -> np.ndarray:
-        return symbols
 
 
 class _Bytes:
@@ -124,7 +128,7 @@ class _Bytes:
         return (symbols + self._predict(padded, rows, cols)) % 256
 
 
-class _Labels:
+class _Labels(_Values):
     """Adaptive labels in the context of the label to the left."""
 
     lag = 1
@@ -147,14 +151,6 @@ class _Labels:
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BYTE_STEP, BYTE_LIMIT)
-
-    @staticmethod
-    def to_symbols(values: np.ndarray, padded, rows, cols) -> np.ndarray:
-        return values
-
-    @staticmethod
-    def from_symbols(symbols: np.ndarray, padded, rows, cols) -> np.ndarray:
-        return symbols
 
 
 def _adapt(counts: np.ndarray, ctx: np.ndarray, symbols: np.ndarray, step: int, limit: int) -> None:
