@@ -2,10 +2,10 @@
 
 `at(rows, cols)` gives the features of those positions in every image, position-major and
 image-minor, the order the codec reads them in. `WholeFeatures` holds a precomputed map (a
-global code's, at its model's small size); `BlockFeatures` makes a grid of codes' features a block at a time, when first asked
-for, and keeps them in a few slots per row of blocks, so that its memory grows with the
-image's width and not with its area: a 12-megapixel photo's whole map would take 12 GB.
-Both give the same integers as the whole map.
+global code's, at its model's small size); `BlockFeatures` makes a grid of codes' features a
+block at a time, when first asked for, and keeps them in a few slots per row of blocks, so
+that its memory grows with the image's width and not with its area: a 12-megapixel photo's
+whole map would take 12 GB. Both give the same integers as the whole map.
 """
 
 from __future__ import annotations
