@@ -21,7 +21,7 @@ from PIL import Image
 from vlae_codec.model import data
 
 from .common import arguments, provenance, run_measured, write
-from .photo_speed import _CLASSIC, _DECODE
+from .photo_speed import CLASSIC, classic_codecs
 
 
 def mosaic(folder: Path, width: int, height: int) -> np.ndarray:
@@ -56,16 +56,9 @@ def measure(image: np.ndarray, threads: int) -> dict:
                              **{d: {"seconds": r["seconds"], "peak_mib": r["peak_mib"],
                                     "seconds_per_megapixel": r["seconds"] / megapixels}
                                 for d, r in (("encode", enc), ("decode", dec))}}
-        for codec, (ext, program) in _CLASSIC.items():
-            out = Path(tmp) / f"big.{ext}"
-            plugin = "import pillow_jxl; " if codec == "jpeg-xl" else ""
-            e = run_measured([sys.executable, "-c", program, str(src), str(out)])
-            d = run_measured([sys.executable, "-c", _DECODE.format(plugin=plugin), str(out)])
-            row[codec] = {"bytes": out.stat().st_size,
-                          **{k: {"seconds": r["seconds"], "peak_mib": r["peak_mib"]} for k, r in (("encode", e),
-                                                                                                 ("decode", d))}}
+        row.update(classic_codecs(src, Path(tmp), repeats=1))
     dims = 3 * height * width
-    for codec in ("vlae-codec", *_CLASSIC):
+    for codec in ("vlae-codec", *CLASSIC):
         row[codec]["bits_per_dim"] = 8 * row[codec]["bytes"] / dims
     row["png_bits_per_dim"] = 8 * row["png_bytes"] / dims
     return row
@@ -76,7 +69,7 @@ def table(r: dict) -> str:
     lines = [f"{r['width']}x{r['height']} ({r['megapixels']:.1f} MP), exact: {v['exact']}", "",
              "| codec | bits/dim | encode s | decode s | encode s/MP | decode s/MP | encode peak MiB | decode peak MiB |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for codec in ("vlae-codec", *_CLASSIC):
+    for codec in ("vlae-codec", *CLASSIC):
         c = r[codec]
         per_mp = [f"{c[d]['seconds'] / r['megapixels']:.2f}" for d in ("encode", "decode")]
         lines.append(f"| {codec} | {c['bits_per_dim']:.4f} | {c['encode']['seconds']:.1f} | {c['decode']['seconds']:.1f}"

@@ -20,7 +20,7 @@ from vlae_codec.model import data
 from .common import arguments, provenance, run_measured, write
 
 # Encode and decode programs for the classic codecs: argv[1] source, argv[2] destination.
-_CLASSIC = {
+CLASSIC = {
     "jpeg-xl": ("jxl", "import pillow_jxl; from PIL import Image; import sys; "
                        "Image.open(sys.argv[1]).save(sys.argv[2], lossless=True, effort=9)"),
     "webp": ("webp", "from PIL import Image; import sys; "
@@ -34,6 +34,19 @@ def _median(cmd: list[str], repeats: int) -> dict:
     return {"seconds": statistics.median(r["seconds"] for r in runs), "peak_mib": max(r["peak_mib"] for r in runs)}
 
 
+def classic_codecs(image: Path, folder: Path, repeats: int) -> dict:
+    """Each classic codec's file of an image (written in `folder`): its bytes, and the median
+    whole-command seconds (and peak MiB) of its encode and decode."""
+    out = {}
+    for codec, (ext, program) in CLASSIC.items():
+        packed = folder / f"{image.stem}.{ext}"
+        plugin = "import pillow_jxl; " if codec == "jpeg-xl" else ""
+        encode = _median([sys.executable, "-c", program, str(image), str(packed)], repeats)
+        decode = _median([sys.executable, "-c", _DECODE.format(plugin=plugin), str(packed)], repeats)
+        out[codec] = {"encode": encode, "decode": decode, "bytes": packed.stat().st_size}
+    return out
+
+
 def measure(photo: Path, threads: int, repeats: int) -> dict:
     """Median whole-command seconds (and peak MiB) of each codec's encode and decode of one photo."""
     row: dict = {"photo": photo.name}
@@ -45,12 +58,8 @@ def measure(photo: Path, threads: int, repeats: int) -> dict:
                               repeats),
             "decode": _median(cli + ["decompress", str(packed), "-o", str(back), "--force", "--threads", str(threads)],
                               repeats)}
-        for codec, (ext, program) in _CLASSIC.items():
-            out = Path(tmp) / f"photo.{ext}"
-            plugin = "import pillow_jxl; " if codec == "jpeg-xl" else ""
-            row[codec] = {"encode": _median([sys.executable, "-c", program, str(photo), str(out)], repeats),
-                          "decode": _median([sys.executable, "-c", _DECODE.format(plugin=plugin), str(out)], repeats)}
-    for codec in _CLASSIC:
+        row.update(classic_codecs(photo, Path(tmp), repeats))
+    for codec in CLASSIC:
         row[f"ratio_to_{codec}"] = {d: row["vlae-codec"][d]["seconds"] / row[codec][d]["seconds"]
                                     for d in ("encode", "decode")}
     return row
