@@ -167,11 +167,15 @@ def pack(header: Header, words: np.ndarray) -> bytes:
 def _check_version_holds(header: Header) -> None:
     """ValueError for a header of versions 1 to 4 with fields its version has no place for: a
     file written without them would decode to other images than the header describes."""
-    missing = [field for field, since, present in (
-        ("floor", 2, header.floor != 0), ("offsets or clean shift", 3, bool(header.offsets) or header.clean_shift != 0),
-        ("image mode", 4, header.source.mode != "plain" or len(header.side_words) > 0)) if header.version < since and present]
+    missing = []
+    if header.version < 2 and header.floor != 0:
+        missing.append("a floor")
+    if header.version < 3 and (header.offsets or header.clean_shift != 0):
+        missing.append("offsets or a clean shift")
+    if header.version < 4 and (header.source.mode != "plain" or len(header.side_words) > 0):
+        missing.append("an image mode")
     if len(header.checksum) != 8:
-        missing.append("an 8-byte checksum")
+        missing.append("a checksum of other than 8 bytes")
     if missing:
         raise ValueError(f"a version {header.version} file cannot hold {', '.join(missing)}")
 

@@ -11,8 +11,8 @@ A plane (H, W) of uint8 is pushed as a 2-bit kind and what the kind needs:
   mean nothing but whose repeats and neighbours do.
 Counts start flat and are updated after every wavefront step with integer arithmetic, so the
 decoder rebuilds exactly the encoder's tables. A pixel sees at most 2 columns to its right in
-the row above, so all pixels of a wavefront (row lag 3, or 2 for the general coder) are
-decoded in one call.
+the row above, so all pixels of a wavefront (row lag 3, 2 for the general coder, 1 for labels)
+are decoded in one call.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class VLAECodingModel(CodingForm):
         b, t, halo = self.cfg.block, POSTERIOR_TILE, ENCODER_HALO
         n, _, height, width = x.shape
         rows, cols = height // b, width // b
-        out = None
+        out = torch.empty(n, 2 * self.cfg.latent_dim, rows, cols, dtype=torch.float64, device=self.device)
         for r0 in range(0, rows, t):
             for c0 in range(0, cols, t):
                 top, left = max(0, r0 - halo), max(0, c0 - halo)
@@ -108,8 +108,6 @@ class VLAECodingModel(CodingForm):
                 a = self.input(x[:, :, top * b:bottom * b, left * b:right * b].to(self.device))
                 for k in range(7):
                     a = self.layers[f"enc.{k}"](a)
-                if out is None:
-                    out = torch.empty(n, a.shape[1], rows, cols, dtype=a.dtype, device=a.device)
                 out[:, :, r0:r0 + t, c0:c0 + t] = a[:, :, r0 - top:r0 - top + t, c0 - left:c0 - left + t]
         return out
 

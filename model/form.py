@@ -4,7 +4,8 @@ exact arithmetic on them that every coding model shares (tables, pixel frequency
 A network-specific coding model (model/coding.py, the BB-ANS baseline's) subclasses
 `CodingForm` and adds its networks: `posterior`, `prior_conditionals`, `features` (and, for
 large maps, `pixel_features`), `pixel_params`, `pixel_params_at`, `code_grid` and its causal
-window (`rows`, `half`, `dy`, `dx`), which together with what is here make up model/interface.py's `CodingModel`.
+window (`rows`, `half`, `dy`, `dx`), which together with what is here make up
+model/interface.py's `CodingModel`.
 
 The networks run on `device` (the CPU unless `to` moved them to a CUDA GPU); their results
 come back to the CPU, where the tables and everything after them stay. Results are the same

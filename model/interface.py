@@ -69,12 +69,12 @@ class CodingModel(Protocol):
     Pixels. `features(z, height, width)` once per image; then `pixel_params(x, features)` for
     whole images, or `pixel_params_at(windows, features)` for single pixels from their causal
     windows (coding along wavefronts), with the features from `pixel_features(z, height,
-    width).at(rows, cols)`, which makes them as they are asked for. The window of the pixel at (y, x) holds
-    `input` of the pixels at (y + dy[t], x + dx[t]) for every tap t: at most `rows` rows above
-    and `half` columns either side, pixels outside the image being 0. Pixels whose windows are
-    all known can be decoded at one step. A pixel is `pixel_stages` symbols;
-    `pixel_freqs(params, stage, earlier)` is the frequency table of one stage given the
-    symbols of the stages before it, each row summing to 2^ans.PRECISION with no entry 0.
+    width).at(rows, cols)`, which makes them as they are asked for. The window of the pixel at
+    (y, x) holds `input` of the pixels at (y + dy[t], x + dx[t]) for every tap t: at most `rows`
+    rows above and `half` columns either side, pixels outside the image being 0. Pixels whose
+    windows are all known can be decoded at one step. A pixel is `pixel_stages` symbols;
+    `pixel_freqs(params, stage, earlier)` is the frequency table of one stage given the symbols
+    of the stages before it, each row summing to 2^ans.PRECISION with no entry 0.
     """
 
     cfg: Geometry

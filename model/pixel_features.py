@@ -23,7 +23,7 @@ class WholeFeatures:
     model clamps its features far inside that range, at half of int64's memory."""
 
     def __init__(self, by_position: torch.Tensor):
-        self.height, self.width, self.n, self.channels = by_position.shape
+        _, self.width, self.n, self.channels = by_position.shape
         self._by_position = by_position
 
     @classmethod
