@@ -22,11 +22,14 @@ import torch
 from . import latents
 from .model.interface import OFFSET_BITS, OFFSET_MAX, CodingModel
 
-CROPS = 64  # crops of the file's images that the settings are fitted to
+# 32 crops and 200 steps at twice the rate cost 0.13% on Kodak against 64 and 400, at half the time.
+CROPS = 32  # crops of the file's images that the settings are fitted to
 CROP_BLOCKS = 4  # a crop's side, in the model's blocks (a global-code model takes whole images)
-STEPS = 400
+STEPS = 200
 BATCH = 2048  # pixels per step (twice as many fit 0.01% better on Kodak, at twice the time)
-LEARNING_RATE = 0.01
+LEARNING_RATE = 0.02
+BETAS = (0.9, 0.999)  # Adam's, as torch.optim's defaults
+EPS = 1e-8
 CLEAN_SHIFTS_TRIED = 5  # shifts 0..4; on the Kodak photos only 2 and 3 are ever chosen
 
 
@@ -106,19 +109,22 @@ def _fit(model: CodingModel, params: torch.Tensor, values: torch.Tensor, pixels:
 
     # Adam on small random batches in float32, a few seconds whatever the input. One thread:
     # on tensors this small a second one costs more than it gives (and the fit is then the
-    # same whatever --threads says).
+    # same whatever --threads says). Adam is written out because torch.optim's first
+    # optimizer imports torch._dynamo, which alone took 1.3 s of every compress.
     with _one_thread():
         generator = torch.Generator().manual_seed(0)
         delta = torch.zeros(params.shape[1], requires_grad=True)
-        optimizer = torch.optim.Adam([delta], lr=LEARNING_RATE)
-        count = values.shape[2]
+        mean, square = torch.zeros_like(delta), torch.zeros_like(delta)
+        (b1, b2), count = BETAS, values.shape[2]
         params32, values32 = params.float(), values.float()
-        for _ in range(STEPS):
+        for step in range(1, STEPS + 1):
             at = torch.randint(0, count, (min(BATCH, count),), generator=generator)
             loss = -model.pixel_log_prob(values32[:, :, at], params32[:, :, at] + delta[None, :, None, None]).sum()
-            optimizer.zero_grad()
-            (loss / len(at)).backward()
-            optimizer.step()
+            grad, = torch.autograd.grad(loss / len(at), delta)
+            with torch.no_grad():
+                mean.lerp_(grad, 1 - b1)
+                square.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                delta -= LEARNING_RATE / (1 - b1**step) * mean / ((square / (1 - b2**step)).sqrt() + EPS)
         fitted = torch.round(delta.detach().double() * 2**OFFSET_BITS).clamp(-OFFSET_MAX, OFFSET_MAX)
         with torch.no_grad():
             saved_bits_per_pixel = (nats(torch.zeros_like(fitted)) - nats(fitted / 2**OFFSET_BITS)) / count / np.log(2)
