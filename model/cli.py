@@ -64,8 +64,8 @@ def train(dataset, images, preset, crop, epoch_crops, init, data_dir, out, epoch
                                    epoch_crops=epoch_crops).items() if v is not None}
     name = dataset or (preset or "photo" if images is not None else None)
     try:
-        log = run(name, out, data_dir=data_dir, opts=TrainOptions(**given), resume=resume, device=device,
-                  images=images, init=init)
+        log = run(name, out, data_dir=data_dir, opts=given if resume else TrainOptions(**given), resume=resume,
+                  device=device, images=images, init=init)
     except (ValueError, FileNotFoundError) as e:
         raise CodecError(str(e)) from None
     if int(os.environ.get("RANK", "0")) != 0:

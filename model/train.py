@@ -128,12 +128,14 @@ def evaluate_elbo(model: VLAE, images: np.ndarray, batch_size: int = 500, device
 
 
 def train(dataset: str | None, out: str | os.PathLike, data_dir: str | None = None,
-          cfg: VLAEConfig | None = None, opts: TrainOptions | None = None,
+          cfg: VLAEConfig | None = None, opts: TrainOptions | dict | None = None,
           resume: bool = False, progress: bool = True, device: str | None = None,
           images: str | os.PathLike | None = None, init: str | None = None) -> dict:
     """Train a VLAE on a named data set, or on random crops of a folder of `images` (the preset
     `dataset` names the architecture); writes checkpoints, the best EMA model and train_log.json.
-    `init` (a model name or folder) gives the starting weights (model/transplant.py).
+    `init` (a model name or folder) gives the starting weights (model/transplant.py). A resumed
+    run keeps its saved options but for those `opts` changes: a dict of them, or the fields of
+    a TrainOptions that differ from the defaults.
 
     Under torchrun, each of the W processes takes every W-th image of each batch and
     DistributedDataParallel averages the gradients, so the run follows the same global batch
@@ -180,7 +182,7 @@ class TrainingData:
         return self.folder.train_crops(opts.epoch_crops, np.random.default_rng([opts.seed, epoch, 1]))
 
 
-def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: TrainOptions | None,
+def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: TrainOptions | dict | None,
                resume: bool) -> tuple[dict, VLAEConfig, TrainOptions]:
     """The run's log, config and options: new, or read back from the checkpointed run."""
     if resume:
@@ -188,9 +190,11 @@ def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: Tr
             raise FileNotFoundError(f"--resume: no checkpoint in {_ckpt_dir(out)}")
         log = json.loads((out / zoo.LOG).read_text())
         cfg = VLAEConfig.from_dict(log["config"])
-        # What the caller sets away from the defaults (say, more epochs) overrides the saved run.
+        # What the caller changes (say, more epochs) overrides the saved run. A dict names its
+        # changes even where they equal a default (resuming a 0.95 decay with 0.97).
         defaults = asdict(TrainOptions())
-        given = {k: v for k, v in asdict(opts or TrainOptions()).items() if v != defaults[k]}
+        given = opts if isinstance(opts, dict) else {
+            k: v for k, v in asdict(opts or TrainOptions()).items() if v != defaults[k]}
         opts = TrainOptions(**{**defaults, **log["options"], "max_steps": None, **given})
         source.load(cfg, opts, log)
     else:
@@ -234,7 +238,7 @@ class _Run:
 
 
 def fit(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConfig | None,
-        opts: TrainOptions | None, resume: bool, progress: bool, init: str | None = None) -> tuple[dict, VLAE]:
+        opts: TrainOptions | dict | None, resume: bool, progress: bool, init: str | None = None) -> tuple[dict, VLAE]:
     """`train` within a joined process group; returns the log and this process's model."""
     run = _start(group, source, out, cfg, opts, resume, init)
     while run.state["epoch"] < run.opts.epochs:
@@ -248,7 +252,7 @@ def fit(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConf
 
 
 def _start(group: distributed.Group, source: TrainingData, out: Path, cfg: VLAEConfig | None,
-           opts: TrainOptions | None, resume: bool, init: str | None) -> _Run:
+           opts: TrainOptions | dict | None, resume: bool, init: str | None) -> _Run:
     """The log, the models and the optimizer, new or from the checkpoint in `out`."""
     if group.is_main:
         out.mkdir(parents=True, exist_ok=True)

@@ -94,9 +94,14 @@ def test_train_refuses_conflicting_sources(picture_folder, tmp_path):
 
 
 def test_train_command_runs_to_the_end(picture_folder, tmp_path):
-    """The three README commands' first one, end to end through the CLI, on a tiny budget."""
+    """The three README commands' first one, end to end through the CLI, on a tiny budget; then
+    resumed with a setting changed back to its default, which the resumed run must take."""
     out = tmp_path / "run"
     done = run_cli("train", "--images", str(picture_folder), "--preset", "photo", "--crop", "16", "--epochs", "1",
-                   "--batch-size", "4", "--epoch-crops", "8", "--threads", "1", "--out", str(out))
+                   "--batch-size", "4", "--epoch-crops", "8", "--lr-decay", "0.9", "--threads", "1", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "valid -ELBO" in done.stdout and (out / "weights.safetensors").is_file()
+    resumed = run_cli("train", "--resume", "--epochs", "2", "--lr-decay", "0.97", "--threads", "1", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["options"]["lr_decay"] == 0.97 and [e["epoch"] for e in log["epochs"]] == [1, 2]
