@@ -10,8 +10,10 @@ evaluates many steps at once, with the same arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ from .model.interface import CodingModel, PixelFeatures
 
 ENCODE_BLOCK = 16384  # pixels evaluated together when encoding
 CANVAS_ROWS = 256  # image rows turned into network inputs at a time
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @lru_cache(maxsize=16)
@@ -53,11 +58,14 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
     # the symbols has to follow the steps. Blocks go last first, so that the pops, first
     # block first, meet them in pop order; each block is pushed as soon as it is made.
     per_block = max(1, ENCODE_BLOCK // (n * max(len(r) for r, _ in steps)))
-    for first in reversed(range(0, len(steps), per_block)):
+
+    def evaluate(first: int) -> tuple:
         block = steps[first:first + per_block]
         rows = np.concatenate([r for r, _ in block])
         cols = np.concatenate([c for _, c in block])
-        params = _step_params(model, canvas, features, rows, cols)
+        return block, rows, cols, _step_params(model, canvas, features.at(rows, cols), rows, cols)
+
+    for block, rows, cols, params in _ahead(evaluate, reversed(range(0, len(steps), per_block))):
         block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1, x.shape[1]))
         block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
         # Pop order within the block: step by step, and within a step stage by stage.
@@ -70,6 +78,21 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
         if progress:
             progress(len(rows) * n)
     return bits
+
+
+def _ahead(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """fn(item) for each item in order, each made on a second thread while the caller works on
+    the one before: the network's matrix products, which let go of the GIL, overlap the
+    tables' numpy work, and both cores stay busy. The results are the same in any timing."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for item in items:
+            following = pool.submit(fn, item)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 def _step_bounds(block, n: int) -> list[tuple[int, int]]:
@@ -119,7 +142,7 @@ def _wavefront_decode(draw, model: CodingModel, features: PixelFeatures, height:
     canvas = _canvas(model, height, width, n)
     values = torch.zeros(height, width, n, c, dtype=torch.long)
     for rows, cols in wavefronts(height, width, model.half):
-        v = draw(_step_params(model, canvas, features, rows, cols)).view(len(rows), n, c)
+        v = draw(_step_params(model, canvas, features.at(rows, cols), rows, cols)).view(len(rows), n, c)
         values[rows, cols] = v
         canvas[rows + model.rows, cols + model.half] = model.input(v).to(canvas.dtype)
         if progress:
@@ -140,9 +163,10 @@ def _canvas(model: CodingModel, height: int, width: int, n: int, x: torch.Tensor
     return canvas
 
 
-def _step_params(model: CodingModel, canvas: torch.Tensor, features: PixelFeatures,
+def _step_params(model: CodingModel, canvas: torch.Tensor, step_features: torch.Tensor,
                  rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
-    """Parameters of one step's pixels (position-major, image-minor) from their causal windows."""
+    """Parameters of one step's pixels (position-major, image-minor) from their causal windows
+    and their features (`PixelFeatures.at`)."""
     _, canvas_width, n, c = canvas.shape
     # Gathered as rows of the flattened canvas: one index_select is far cheaper than 2-D
     # fancy indexing at the few hundred pixels of a decoder's step.
@@ -150,4 +174,4 @@ def _step_params(model: CodingModel, canvas: torch.Tensor, features: PixelFeatur
     at = torch.from_numpy((rows * canvas_width + cols)[:, None] + taps[None, :]).view(-1)
     windows = canvas.view(-1, n, c).index_select(0, at).view(len(rows), -1, n, c)
     windows = windows.transpose(1, 2).reshape(len(rows) * n, -1)  # (P*N, taps*C), tap-major
-    return model.pixel_params_at(windows, features.at(rows, cols))
+    return model.pixel_params_at(windows, step_features)
