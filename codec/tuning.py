@@ -23,7 +23,10 @@ from . import latents
 from .model.interface import OFFSET_BITS, OFFSET_MAX, CodingModel
 
 # 32 crops and 200 steps at twice the rate cost 0.13% on Kodak against 64 and 400, at half the time.
-CROPS = 32  # crops of the file's images that the settings are fitted to
+CROPS = 32  # crops of a lone image that its settings are fitted to
+# An archive's crops are whole small images, cheap beside coding thousands of them: 128 make
+# the MNIST test archive 0.10% smaller than 32 do, CIFAR-10's first 1,000 images 0.07%.
+ARCHIVE_CROPS = 128
 CROP_BLOCKS = 4  # a crop's side, in the model's blocks (a global-code model takes whole images)
 STEPS = 200
 BATCH = 2048  # pixels per step (twice as many fit 0.01% better on Kodak, at twice the time)
@@ -56,7 +59,7 @@ class _Sample:
 
     def __init__(self, model: CodingModel, image: torch.Tensor):
         self.model = model
-        self.crops = _crops(model, image)
+        self.crops = _crops(model, image, CROPS)
         self.mu, _ = model.posterior(self.crops)
         self.values = _columns(self.crops)
         self.scale = image[:, 0].numel() / self.crops[:, 0].numel()
@@ -120,7 +123,7 @@ def offsets(model: CodingModel, x: torch.Tensor) -> torch.Tensor | None:
     their posterior means, or None where they would not pay for their own bytes."""
     if len(x) == 0:
         return None
-    crops = _crops(model, x)
+    crops = _crops(model, x, ARCHIVE_CROPS)
     z, _ = model.posterior(crops)
     return _fit(model, _params(model, crops, z), _columns(crops), x[:, 0].numel())
 
@@ -188,8 +191,8 @@ def _columns(crops: torch.Tensor) -> torch.Tensor:
     return crops.double().transpose(0, 1).reshape(1, crops.shape[1], -1, 1)
 
 
-def _crops(model: CodingModel, x: torch.Tensor) -> torch.Tensor:
-    """Up to CROPS different block-aligned crops (K, C, s, s) of the images, spread over them
+def _crops(model: CodingModel, x: torch.Tensor, limit: int) -> torch.Tensor:
+    """Up to `limit` different block-aligned crops (K, C, s, s) of the images, spread over them
     by a fixed random choice (so the same input gives the same file)."""
     n, _, height, width = x.shape
     block = model.cfg.block
@@ -198,7 +201,7 @@ def _crops(model: CodingModel, x: torch.Tensor) -> torch.Tensor:
     lefts = (width - side_w) // block + 1 if block else 1
     rng = np.random.default_rng(0)
     total = n * tops * lefts
-    picks = np.arange(total) if total <= CROPS else np.unique(rng.integers(0, total, size=CROPS))
+    picks = np.arange(total) if total <= limit else np.unique(rng.integers(0, total, size=limit))
     out = []
     for pick in picks.tolist():
         i, rest = divmod(pick, tops * lefts)
