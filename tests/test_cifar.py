@@ -110,7 +110,7 @@ def test_fitted_offsets_make_a_photo_smaller_and_still_round_trip():
     header, words = container.unpack(fitted)
     assert len(header.offsets) == 48 and any(header.offsets)
     assert container.unpack(plain)[0].offsets == []
-    # 0.9% with the shipped fit (32 crops, 200 steps); 0.6-2.5% with other crops, steps and rates
+    # 0.6% with the shipped fit (32 crops); 0.6-2.5% with other crops, steps and rates
     assert len(fitted) < 0.995 * len(plain)
     assert np.array_equal(vlae_codec.decompress(fitted), photo)
     assert np.array_equal(vlae_codec.decompress(plain), photo)
