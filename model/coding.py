@@ -140,11 +140,16 @@ class VLAECodingModel(CodingForm):
                 a = self.layers[name](a)
             return BlockFeatures(self.layers["feat.to_pixels"], a, cfg.block, height, width)
         out = torch.empty(height, width, len(z), cfg.pixel_hidden, dtype=torch.int32)
+        # Each half-resolution position gives its 2x2 pixels' features, channel f*4 + 2i + j
+        # for pixel (i, j) as pixel_shuffle has it; written straight into the position-major
+        # map, one copy instead of a shuffle and a transpose.
+        pixels = out.view(height // 2, 2, width // 2, 2, len(z), cfg.pixel_hidden)
         for i in range(0, len(z), FEATURE_BATCH):
             a = self.layers["feat.linear"](z[i:i + FEATURE_BATCH, 0].double())
             a = a.view(-1, cfg.feature_channels, cfg.height // 4, cfg.width // 4)
-            a = self.layers["feat.up"](a)
-            out[:, :, i:i + FEATURE_BATCH] = F.pixel_shuffle(self.layers["feat.to_pixels"](a), 2).permute(2, 3, 0, 1)
+            a = self.layers["feat.to_pixels"](self.layers["feat.up"](a))
+            a = a.view(len(a), cfg.pixel_hidden, 2, 2, height // 2, width // 2)
+            pixels[:, :, :, :, i:i + FEATURE_BATCH] = a.permute(4, 2, 5, 3, 0, 1)
         return WholeFeatures(out)
 
     def pixel_params(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
