@@ -59,7 +59,7 @@ def _child(argv: list[str]) -> None:
 
 def _run(args: list[str]) -> dict:
     """The child's own report, with the whole process's wall time and peak memory beside it."""
-    from common import run_measured
+    from .common import run_measured
 
     r = run_measured([sys.executable, "-m", "benchmarks.speed", *args])
     own = json.loads(r["stdout"].splitlines()[-1])
