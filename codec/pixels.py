@@ -65,7 +65,11 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
         cols = np.concatenate([c for _, c in block])
         return block, rows, cols, _step_params(model, canvas, features.at(rows, cols), rows, cols)
 
-    for block, rows, cols, params in _ahead(evaluate, reversed(range(0, len(steps), per_block))):
+    firsts = reversed(range(0, len(steps), per_block))
+    # A binary pixel's table is two lookups: there is too little to overlap with the network,
+    # and handing blocks between threads made binarized MNIST 5% slower.
+    made = _ahead(evaluate, firsts) if model.pixel_stages > 1 else map(evaluate, firsts)
+    for block, rows, cols, params in made:
         block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1, x.shape[1]))
         block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
         # Pop order within the block: step by step, and within a step stage by stage.
