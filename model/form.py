@@ -36,6 +36,15 @@ PIXEL_CHUNK = 4096  # pixels per mixture-table evaluation (small enough to stay 
 FILES = ("coding.safetensors", "coding.json")
 _GROUP_EDGES = np.arange(0, 257, 16)  # the first stage's edges: groups of 16 levels
 _LEVEL_EDGES = np.arange(17)  # the second stage's, from its group's first level
+# Where the edge below level k (k = 0..256) lies in input units, at 2^-MEAN_BITS:
+# (k - 1/2 - 127.5) / 128. The outer two stand so far out that every logistic's CDF there is
+# the logistic table's end, exactly 0 or 1, for any mean and log scale within their clamps
+# ((2^22 - MEAN_MAX) * exp(-LOG_SCALE_MAX) at 2^-(MEAN_BITS + EXP_BITS - T_BITS) > L_MAX),
+# while (2^22 + MEAN_MAX) * exp(-LOG_SCALE_MIN) * 2^EXP_BITS stays far inside int64.
+_EDGE_AT = (np.arange(257) - 128) << (MEAN_BITS - 7)
+_EDGE_AT[[0, -1]] = -(1 << 22), 1 << 22
+_GROUP_AT = _EDGE_AT[_GROUP_EDGES][None, :]
+_T_SHIFT = MEAN_BITS + EXP_BITS - T_BITS  # (edge - mean) * inverse scale, down to 2^-T_BITS
 
 
 class CodingForm:
@@ -156,19 +165,20 @@ class CodingForm:
             return torch.from_numpy(np.stack([(1 << PRECISION) - one, one], axis=-1))
         channel, within = divmod(stage, 2)
         symbols = [s.numpy() for s in earlier]
-        weights, inv_scale, means = self._mixture_terms(p, channel, symbols)
-        # Edges k between levels k-1 and k: the groups' (shared by every pixel), then the levels' of the group.
-        edges = _GROUP_EDGES[None, :] if within == 0 else (symbols[-1] << 4)[:, None] + _LEVEL_EDGES
-        out = [self._mixture_cdf(weights[i:i + PIXEL_CHUNK], inv_scale[i:i + PIXEL_CHUNK],
-                                 means[i:i + PIXEL_CHUNK], edges if within == 0 else edges[i:i + PIXEL_CHUNK])
+        terms = self._mixture_terms(p, channel, symbols)
+        # The edges: the groups' (shared by every pixel), then the levels' of the pixel's group.
+        at = _GROUP_AT if within == 0 else _EDGE_AT[(symbols[-1] << 4)[:, None] + _LEVEL_EDGES]
+        out = [self._mixture_cdf(*(term[i:i + PIXEL_CHUNK] for term in terms),
+                                 at if within == 0 else at[i:i + PIXEL_CHUNK])
                for i in range(0, len(p), PIXEL_CHUNK)]
-        cdf = np.concatenate(out) if out else np.zeros((0, 17), dtype=np.int64)
+        cdf = out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, 17), dtype=np.int64)
         return torch.from_numpy(normalize(np.diff(cdf, axis=1)))
 
     def _mixture_terms(self, params: np.ndarray, channel: int,
-                       symbols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(weights, inverse scales at 2^-EXP_BITS, means), each (M, m), of one channel's mixture.
-        Both stages of a channel use the same, so the last channel's are kept for its second stage."""
+                       symbols: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """(weights, their sums, inverse scales at 2^-EXP_BITS, mean terms), (M, m) but the sums
+        (M, 1), of one channel's mixture (see `_mixture_cdf`). Both stages of a channel use the
+        same, so the last channel's are kept for its second stage."""
         key = (params, channel, *symbols[:2 * channel])
         cached = self._terms_cache
         if cached is not None and len(cached[0]) == len(key) and all(a is b for a, b in zip(cached[0], key)):
@@ -178,9 +188,11 @@ class CodingForm:
         tables = self._np_tables
         weights = tables["mix_weight"][logits.max(axis=1, keepdims=True) - logits]
         inv_scale = tables["exp"][-log_scales - tables["exp_offset"]]
+        mean_term = means * inv_scale - ((L_MAX << T_BITS) << _T_SHIFT)
+        terms = (weights, weights.sum(axis=1, keepdims=True), inv_scale, mean_term)
         # The key's arrays are held here, so no later array can be taken for one of them.
-        self._terms_cache = (key, (weights, inv_scale, means))
-        return weights, inv_scale, means
+        self._terms_cache = (key, terms)
+        return terms
 
     def pixel_log_prob(self, values: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """Float log-likelihood (nats) of pixel values under float parameters in their own units."""
@@ -206,21 +218,18 @@ class CodingForm:
     def _pairs(self) -> list[tuple[int, int]]:
         return [(c, e) for c in range(self.channels) for e in range(c)]
 
-    def _mixture_cdf(self, weights: np.ndarray, inv_scale: np.ndarray, means: np.ndarray,
-                     edges: np.ndarray) -> np.ndarray:
-        """Mixture CDF at 2^-CDF_BITS below level edges k in 0..256 (k = 0: nothing, 256: all):
-        each logistic's CDF from the table, mixed with integer weights from the weight table."""
-        at = (edges - 128) << (MEAN_BITS - 7)  # edge k is at (k - 1/2 - 127.5)/128 in input units
-        t = (at[:, None, :] - means[:, :, None]) * inv_scale[:, :, None]
-        t >>= MEAN_BITS + EXP_BITS - T_BITS
-        lim = L_MAX << T_BITS
-        np.maximum(t, -lim, out=t)
-        np.minimum(t, lim, out=t)
-        t += lim
-        cdf = np.matmul(weights[:, None, :], self._np_tables["logistic"][t])[:, 0]
-        cdf //= weights.sum(axis=1, keepdims=True)
-        np.copyto(cdf, 0, where=edges <= 0)
-        np.copyto(cdf, 1 << CDF_BITS, where=edges >= likelihoods.LEVELS)
+    def _mixture_cdf(self, weights: np.ndarray, weight_sum: np.ndarray, inv_scale: np.ndarray,
+                     mean_term: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Mixture CDF at 2^-CDF_BITS at edges `at` (`_EDGE_AT`): each logistic's CDF from the
+        table at t = (at - mean) * inverse scale, clamped to [-L_MAX, L_MAX], mixed with integer
+        weights from the weight table."""
+        # mean_term = mean * inverse scale - L_MAX (at the product's scale), so the shift gives
+        # t + L_MAX, the table index, and take's clip is the clamp.
+        t = at[:, None, :] * inv_scale[:, :, None]
+        t -= mean_term[:, :, None]
+        t >>= _T_SHIFT
+        cdf = np.matmul(weights[:, None, :], self._np_tables["logistic"].take(t, mode="clip"))[:, 0]
+        cdf //= weight_sum
         return cdf
 
     @cached_property
@@ -228,6 +237,8 @@ class CodingForm:
         """The lookup tables as numpy arrays (sharing memory with `tables`)."""
         arrays = {k: v.numpy() for k, v in self.tables.items() if v.dim() == 1}
         arrays["exp_offset"] = int(self.tables["exp_offset"].item())
+        if arrays["logistic"][0] != 0 or arrays["logistic"][-1] != 1 << CDF_BITS:  # as _EDGE_AT assumes
+            raise ValueError("the logistic table must run from exactly 0 to exactly 1")
         return arrays
 
     # ---------------------------------------------------------------- tables
