@@ -251,10 +251,11 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            fitted, shift = tuning.settings(cm, x, opts.offsets)
+            fitted, shift, clean_mu = tuning.settings(
+                cm, x, opts.offsets, beside=lambda: bitsback.posterior_of(cm, x[:1], opts.batch)[0])
             stack = Stack()
             info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, opts.chunk_max, opts.batch,
-                                               opts.progress, shift)
+                                            opts.progress, shift, clean_mu)
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()

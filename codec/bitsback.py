@@ -83,10 +83,12 @@ def decode_chunk(stack, model: CodingModel, n: int, height: int, width: int, bat
 
 
 def encode_clean(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None,
-                 clean_shift: int = 0) -> Info:
-    """Encode images with no bits to pop: z on the coarse bins (`model.clean_bins`), then x given z."""
+                 clean_shift: int = 0, mu: torch.Tensor | None = None) -> Info:
+    """Encode images with no bits to pop: z on the coarse bins (`model.clean_bins`), then x given z.
+    `mu`: their posterior means, if made already."""
     bins_per_dim = model.clean_bins(clean_shift)
-    mu, _ = posterior_of(model, x, batch)
+    if mu is None:
+        mu, _ = posterior_of(model, x, batch)
     bins, z = latents.snap(model, mu, bins_per_dim)
     recon = pixels.push_pixels(stack, model, x, model.pixel_features(z, *x.shape[2:]), progress)
     prior = latents.push_prior(stack, bins, bins_per_dim)
@@ -102,12 +104,13 @@ def decode_clean(stack, model: CodingModel, n: int, height: int, width: int, bat
 
 
 def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int,
-                    progress=None, clean_shift: int = 0) -> Info:
-    """Encode all images, chained; `progress(k)` is told of every k pixel positions done."""
+                    progress=None, clean_shift: int = 0, clean_mu: torch.Tensor | None = None) -> Info:
+    """Encode all images, chained; `progress(k)` is told of every k pixel positions done.
+    `clean_mu`: the first image's posterior mean, if made already."""
     parts = []
     for start, stop in chunks(len(x), chunk_max):
         if start == 0:
-            parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift))
+            parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
         else:
             parts.append(encode_chunk(stack, model, x[start:stop], batch, progress))
     return Info(np.concatenate([p.pixels for p in parts]), np.concatenate([p.latents for p in parts]))
