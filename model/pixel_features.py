@@ -2,10 +2,10 @@
 
 `at(rows, cols)` gives the features of those positions in every image, position-major and
 image-minor, the order the codec reads them in. `WholeFeatures` holds a precomputed map (a
-global code's, at its model's small size); `BlockFeatures` makes a grid of codes' features a
-block at a time, when first asked for, and keeps them in a few slots per row of blocks, so
-that its memory grows with the image's width and not with its area: a 12-megapixel photo's
-whole map would take 12 GB. Both give the same integers as the whole map.
+global code's, or a grid of codes' on a small enough image); `BlockFeatures` makes a grid of
+codes' features a block at a time, when first asked for, and keeps them in a few slots per
+row of blocks, so that its memory grows with the image's width and not with its area: a
+12-megapixel photo's whole map would take 6 GB. Both give the same integers as the whole map.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ GROUP = 4  # blocks along a row made together (a multiple of it starts each grou
 
 
 class WholeFeatures:
-    """A precomputed feature map, laid out position-major (H, W, N, F) int32: exact, as every
-    model clamps its features far inside that range, at half of int64's memory."""
+    """A precomputed feature map, laid out position-major (H, W, N, F) int16: exact, as every
+    model clamps its features to that range, at a quarter of int64's memory."""
 
     def __init__(self, by_position: torch.Tensor):
         _, self.width, self.n, self.channels = by_position.shape
@@ -29,7 +29,7 @@ class WholeFeatures:
     @classmethod
     def of_map(cls, features: torch.Tensor) -> WholeFeatures:
         """From a map (N, F, H, W)."""
-        return cls(features.permute(2, 3, 0, 1).to(torch.int32).contiguous())
+        return cls(features.permute(2, 3, 0, 1).to(torch.int16).contiguous())
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
         """Features (len(rows) * N, F) of pixels (rows[i], cols[i]), position-major, image-minor."""
@@ -37,7 +37,7 @@ class WholeFeatures:
         return self._by_position.view(-1, self.n, self.channels).index_select(0, at).view(-1, self.channels)
 
     def whole(self) -> torch.Tensor:
-        """The map (N, F, H, W), int32."""
+        """The map (N, F, H, W), int16."""
         return self._by_position.permute(2, 3, 0, 1)
 
 
@@ -57,16 +57,16 @@ class BlockFeatures:
         """An empty cache of `slots` blocks per row of blocks; block column c lives in slot c % slots."""
         b = self.block
         self.slots = slots
-        self._cache = torch.empty(self.rows * slots * b * b, self.n, self.channels, dtype=torch.int32)
+        self._cache = torch.empty(self.rows * slots * b * b, self.n, self.channels, dtype=torch.int16)
         self._held = np.full((self.rows, slots), -1)  # the block column each slot holds
 
     def blocks(self, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
-        """The pixels of blocks (rows[k], cols[k]): (K, B, B, N, F) int32, exact (the layer
-        clamps to int16 range)."""
+        """The pixels of blocks (rows[k], cols[k]): (K, B, B, N, F) int16, exact (the layer
+        clamps to that range)."""
         b, k = self.block, len(rows)
         vectors = self._vectors[torch.from_numpy(rows), torch.from_numpy(cols)]
         out = self.layer.pointwise(vectors.reshape(k * self.n, -1)).cpu()
-        return out.to(torch.int32).view(k, self.n, self.channels, b, b).permute(0, 3, 4, 1, 2)
+        return out.to(torch.int16).view(k, self.n, self.channels, b, b).permute(0, 3, 4, 1, 2)
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
         """Features (len(rows) * N, F) of pixels (rows[i], cols[i]), position-major, image-minor."""
@@ -104,9 +104,9 @@ class BlockFeatures:
             self._held[new_row, new_col % self.slots] = new_col
 
     def whole(self) -> torch.Tensor:
-        """The map (N, F, H, W), int32, one row of blocks at a time (not through the cache)."""
+        """The map (N, F, H, W), int16, one row of blocks at a time (not through the cache)."""
         b, height, width = self.block, self.height, self.width
-        out = torch.empty(height, width, self.n, self.channels, dtype=torch.int32)
+        out = torch.empty(height, width, self.n, self.channels, dtype=torch.int16)
         cols = np.arange(self.cols)
         for r in range(self.rows):
             pixels = self.blocks(np.full(self.cols, r), cols)  # (cols, B, B, N, F)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from vlae_codec import api, latents, lossy
 from vlae_codec.accounting import coding_neg_elbo
 from vlae_codec.ans import PRECISION, normalize
-from vlae_codec.model import coding, form, zoo
+from vlae_codec.model import coding, form, pixel_features, zoo
 from vlae_codec.model.fixed_point import LOGIT_MAX
 from vlae_codec.model.evaluate import evaluate
 from vlae_codec.pixels import wavefronts
@@ -196,16 +197,26 @@ def test_tiled_posterior_equals_whole_image(photo_cm, monkeypatch):
     assert torch.equal(whole[0], tiled[0]) and torch.equal(whole[1], tiled[1])
 
 
-def test_block_features_by_position_equal_whole_map(photo_cm):
+def test_block_features_by_position_equal_whole_map(photo_cm, monkeypatch):
     """Features made a block at a time, asked for along wavefronts either way or at random,
-    equal the whole map, and the cache stays a few blocks per row of blocks."""
+    equal the whole map (made a row of blocks at a time, or by the 1x1 layer at once), and
+    the cache stays a few blocks per row of blocks."""
     height, width = 45, 70
     rows, cols = photo_cm.code_grid(height, width)
     z = torch.randint(-3 << 12, 3 << 12, (2, rows * cols, photo_cm.cfg.latent_dim))
+    small = photo_cm.pixel_features(z, height, width)
+    assert isinstance(small, pixel_features.WholeFeatures)  # under WHOLE_MAP_BYTES
+    monkeypatch.setattr(coding, "WHOLE_MAP_BYTES", 0)
     whole = photo_cm.features(z, height, width)
+    assert torch.equal(small.whole(), whole)
+    a = z.double().transpose(1, 2).reshape(2, -1, rows, cols)
+    for name in ("feat.mix", "feat.hidden", "feat.to_pixels"):
+        a = photo_cm.layers[name](a)
+    assert torch.equal(F.pixel_shuffle(a, photo_cm.cfg.block)[:, :, :height, :width].short(), whole)
     by_position = whole.permute(2, 3, 0, 1).reshape(height, width, -1)
     steps = wavefronts(height, width, photo_cm.half)
     features = photo_cm.pixel_features(z, height, width)
+    assert isinstance(features, pixel_features.BlockFeatures)
     for r, c in list(steps) + list(reversed(steps)):
         assert torch.equal(features.at(r, c), by_position[r, c].reshape(-1, whole.shape[1]))
     assert features.slots <= 16
