@@ -26,9 +26,15 @@ MAX_EFFORT = 64
 # least 32), it comes within 1.25 times the model's size.
 CONTEXT_BAND, CONTEXT_BAND_SHARE, CONTEXT_MARGIN = 32, 8, 1.25
 # Peak memory per pixel of a lone image, above the process and model, with some margin: with
-# the photo model, a 12-megapixel photo took 1.9 GB to compress and 1.4 GB to decompress,
-# kodim23 (0.4 megapixels) 1.1 and 0.35 GB (benchmarks/results/big_photo.md).
+# the photo model, a 12-megapixel photo took 1.8 GB to compress and 1.3 GB to decompress
+# (benchmarks/results/big_photo.md), kodim23 (0.4 megapixels) 1.0 and 0.5 GB, a fifth of it
+# the whole feature map that images up to a megapixel get (photo_speed.md).
 BYTES_PER_PIXEL = {"compress": 120, "decompress": 120}
+# Up to this many pixels, the clean start's posterior is made on one core beside the offsets' fit
+# on the other (kodim23's settings and posterior 3.9 -> 3.1 s). A larger image's posterior would
+# run on one core long after the fit (a 12-megapixel photo's compress 195 -> 209 s), so it waits
+# for both.
+POSTERIOR_BESIDE_FIT = 1 << 19
 
 
 @dataclass
@@ -251,8 +257,8 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            fitted, shift, clean_mu = tuning.settings(
-                cm, x, opts.offsets, beside=lambda: bitsback.posterior_of(cm, x[:1], opts.batch)[0])
+            fitted, shift, clean_mu = tuning.settings(cm, x, opts.offsets, beside=lambda: (
+                bitsback.posterior_of(cm, x[:1], opts.batch)[0] if x[0, 0].numel() <= POSTERIOR_BESIDE_FIT else None))
             stack = Stack()
             info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, opts.chunk_max, opts.batch,
                                             opts.progress, shift, clean_mu)
