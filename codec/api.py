@@ -257,8 +257,9 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         # so the fallback is made on a second thread while the model codes.
         with ThreadPoolExecutor(max_workers=1) as pool:
             plain = pool.submit(fallback.pack, imgs.pixels)
-            fitted, shift, clean_mu = tuning.settings(cm, x, opts.offsets, beside=lambda: (
-                bitsback.posterior_of(cm, x[:1], opts.batch)[0] if x[0, 0].numel() <= POSTERIOR_BESIDE_FIT else None))
+            overlap = x[0, 0].numel() <= POSTERIOR_BESIDE_FIT
+            fitted, shift, clean_mu = tuning.settings(
+                cm, x, opts.offsets, beside=lambda: bitsback.posterior_of(cm, x[:1], opts.batch)[0] if overlap else None)
             stack = Stack()
             info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, opts.chunk_max, opts.batch,
                                             opts.progress, shift, clean_mu)
