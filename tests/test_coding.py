@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vlae_codec import api, latents, lossy
+from vlae_codec import api, bitsback, latents, lossy, tuning
 from vlae_codec.accounting import coding_neg_elbo
-from vlae_codec.ans import PRECISION, normalize
+from vlae_codec.ans import PRECISION, Stack, normalize
 from vlae_codec.model import coding, form, pixel_features, zoo
 from vlae_codec.model.fixed_point import LOGIT_MAX
 from vlae_codec.model.evaluate import evaluate
@@ -186,6 +186,24 @@ def test_mixture_lossy_generation_is_deterministic(mixture_cm):
 @pytest.fixture(scope="module")
 def photo_cm():
     return api.coding_model("photo")
+
+
+def test_settings_and_bytes_the_same_with_the_posterior_beside_the_fit(photo_cm):
+    """The clean start's posterior made beside the offsets' fit changes neither the offsets, nor
+    the shift, nor the file's words, and comes back as the codec would make it."""
+    x = torch.from_numpy(fixture_photo("kodim03-100-200-96x96").astype(np.int64)).permute(2, 0, 1)[None]
+    fitted, shift, nothing = tuning.settings(photo_cm, x, True)
+    beside = tuning.settings(photo_cm, x, True, beside=lambda: bitsback.posterior_of(photo_cm, x, 1)[0])
+    assert nothing is None and shift == beside[1] and fitted is not None and torch.equal(fitted, beside[0])
+    mu = photo_cm.posterior(x)[0]
+    assert torch.equal(beside[2], mu)
+    cm = photo_cm.with_offsets(fitted)
+    words = []
+    for clean_mu in (None, mu):
+        stack = Stack()
+        bitsback.encode_lossless(stack, cm, x, 4, 2, clean_shift=shift, clean_mu=clean_mu)
+        words.append(stack.words())
+    assert np.array_equal(*words)
 
 
 def test_tiled_posterior_equals_whole_image(photo_cm, monkeypatch):
