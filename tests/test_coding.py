@@ -10,7 +10,8 @@ from torch.nn import functional as F
 from vlae_codec import api, bitsback, latents, lossy, tuning
 from vlae_codec.accounting import coding_neg_elbo
 from vlae_codec.ans import PRECISION, Stack, normalize
-from vlae_codec.model import coding, form, pixel_features, zoo
+from vlae_codec.model import coding, form, pixel_features, quantize, zoo
+from vlae_codec.model.quantize import ACT_MAX
 from vlae_codec.model.fixed_point import LOGIT_MAX
 from vlae_codec.model.evaluate import evaluate
 from vlae_codec.pixels import wavefronts
@@ -186,6 +187,27 @@ def test_mixture_lossy_generation_is_deterministic(mixture_cm):
 @pytest.fixture(scope="module")
 def photo_cm():
     return api.coding_model("photo")
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar"])
+def test_small_convolutions_as_products_equal_the_convolutions(name):
+    """Convolutions on small maps, run as matrix products a few images at a time, give the
+    integers torch's convolutions give, for every shipped layer, batch and map size."""
+    cm, products = api.coding_model(name), 0
+    for layer in cm.layers.values():
+        if layer.kind not in ("conv", "conv_transpose") or layer.weight.shape[2:] == (1, 1):
+            continue
+        channels = layer.weight.shape[0 if layer.kind == "conv_transpose" else 1]
+        for side in (4, 7, 8, 14, 16):
+            x = torch.randint(-ACT_MAX, ACT_MAX, (quantize.GEMM_IMAGES + 3, channels, side, side + 1)).double()
+            conv = F.conv2d if layer.kind == "conv" else F.conv_transpose2d
+            try:
+                expected = conv(x, layer.weight, layer.bias, stride=layer.stride, padding=layer.padding)
+            except RuntimeError:  # a window larger than the map
+                continue
+            products += layer._small_map(x)
+            assert torch.equal(layer.accumulate(x), expected)
+    assert products >= 4
 
 
 def test_settings_and_bytes_the_same_with_the_posterior_beside_the_fit(photo_cm):
