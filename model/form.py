@@ -170,8 +170,8 @@ class CodingForm:
         at = _GROUP_AT if within == 0 else _EDGE_AT[(symbols[-1] << 4)[:, None] + _LEVEL_EDGES]
         out = [self._mixture_cdf(*(term[i:i + PIXEL_CHUNK] for term in terms),
                                  at if within == 0 else at[i:i + PIXEL_CHUNK])
-               for i in range(0, len(p), PIXEL_CHUNK)]
-        cdf = out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, 17), dtype=np.int64)
+               for i in range(0, max(len(p), 1), PIXEL_CHUNK)]  # no pixels: one empty chunk
+        cdf = out[0] if len(out) == 1 else np.concatenate(out)
         return torch.from_numpy(normalize(np.diff(cdf, axis=1)))
 
     def _mixture_terms(self, params: np.ndarray, channel: int,

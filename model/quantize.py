@@ -58,13 +58,17 @@ class IntLayer:
                 return F.conv_transpose2d(a, self.weight, self.bias, stride=self.stride, padding=self.padding)
         raise ValueError(self.kind)
 
+    def _out_size(self, size: torch.Size) -> tuple[int, int]:
+        """Height and width of the (transposed) convolution's output on a map of `size`."""
+        k, s, p = self.weight.shape[2:], self.stride, self.padding
+        if self.kind == "conv_transpose":
+            return tuple((n - 1) * s - 2 * p + k[i] for i, n in enumerate(size))
+        return tuple((n + 2 * p - k[i]) // s + 1 for i, n in enumerate(size))
+
     def _small_map(self, a: torch.Tensor) -> bool:
         """Whether a convolution's output (a transposed one's input) has at most SMALL_MAP positions."""
-        if self.kind == "conv_transpose":
-            return a.shape[2] * a.shape[3] <= SMALL_MAP
-        k = self.weight.shape[2:]
-        out = [(n + 2 * self.padding - k[i]) // self.stride + 1 for i, n in enumerate(a.shape[2:])]
-        return min(out) > 0 and out[0] * out[1] <= SMALL_MAP
+        h, w = a.shape[2:] if self.kind == "conv_transpose" else self._out_size(a.shape[2:])
+        return min(h, w) > 0 and h * w <= SMALL_MAP
 
     def _as_products(self, a: torch.Tensor) -> torch.Tensor:
         """The convolution as one matrix product per GEMM_IMAGES images: unfold and multiply (or,
@@ -73,16 +77,15 @@ class IntLayer:
         1,024 digits, the features' transposed one 0.39 -> 0.28 s). Same integers: the sums
         are exact in any order."""
         k, s, p = self.weight.shape[2:], self.stride, self.padding
+        h, w = self._out_size(a.shape[2:])
         parts = []
         for i in range(0, len(a), GEMM_IMAGES):
             x = a[i:i + GEMM_IMAGES]
             if self.kind == "conv":
-                h, w = ((n + 2 * p - k[j]) // s + 1 for j, n in enumerate(x.shape[2:]))
                 cols = F.unfold(x, k, padding=p, stride=s)  # (B, C_in*k*k, h*w)
                 out = F.linear(cols.transpose(1, 2), self.weight.flatten(1), self.bias)  # (B, h*w, C_out)
                 parts.append(out.transpose(1, 2).reshape(len(x), -1, h, w))
             else:
-                h, w = ((n - 1) * s - 2 * p + k[j] for j, n in enumerate(x.shape[2:]))
                 cols = x.flatten(2).transpose(1, 2) @ self.weight.flatten(1)  # (B, h_in*w_in, C_out*k*k)
                 out = F.fold(cols.transpose(1, 2), (h, w), k, padding=p, stride=s)
                 parts.append(out if self.bias is None else out + self.bias.view(1, -1, 1, 1))
