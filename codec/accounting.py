@@ -20,4 +20,4 @@ def coding_neg_elbo(model: CodingModel, x: torch.Tensor, seed: int = 0, chunk: i
         parts.append(bitsback.encode_chunk(stack, model, x[start:start + chunk], batch))
         if progress:
             progress(len(parts[-1].pixels))
-    return bitsback.Info(np.concatenate([p.pixels for p in parts]), np.concatenate([p.latents for p in parts]))
+    return bitsback.Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))

@@ -66,19 +66,20 @@ class Stack:
             self._coder = constriction.stream.stack.AnsCoder(np.ascontiguousarray(words, dtype=np.uint32))
         self.floor = floor if self._decoding else self.valid_bits()
 
-    def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
-        """Push symbols (n,) under tables (n, K); `pop` with the same tables returns them in order."""
+    def push(self, symbols: np.ndarray, freqs: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Push symbols (n,) under tables (n, K), or under tables freqs[rows] when many symbols
+        share few tables; `pop` with the same tables returns them in order."""
         if len(symbols) == 0:
             return
         self._coder.encode_reverse(np.ascontiguousarray(symbols, dtype=np.int32), _CATEGORICAL,
-                                   _weights(freqs))
+                                   _weights(freqs, rows))
 
-    def pop(self, freqs: np.ndarray) -> np.ndarray:
-        """Pop one symbol per table row (n, K), in row order."""
-        if len(freqs) == 0:
+    def pop(self, freqs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Pop one symbol per table row (n, K), in row order; or per row of freqs[rows]."""
+        if len(freqs) == 0 or rows is not None and len(rows) == 0:
             return np.zeros(0, dtype=np.int64)
         self._check_not_dry()
-        out = self._coder.decode(_CATEGORICAL, _weights(freqs)).astype(np.int64)
+        out = self._coder.decode(_CATEGORICAL, _weights(freqs, rows)).astype(np.int64)
         self._note_floor()
         return out
 
@@ -148,7 +149,8 @@ class SamplingStack:
         return self._rng.integers(0, k, size=n).astype(np.int64)
 
 
-def _weights(freqs: np.ndarray) -> np.ndarray:
+def _weights(freqs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     # constriction adds 1 to every symbol and spreads the rest in proportion; see module doc.
-    return np.ascontiguousarray(freqs - 1, dtype=np.float64)
+    weights = np.subtract(freqs, 1, dtype=np.float64)
+    return weights if rows is None else np.take(weights, rows, axis=0)
 

@@ -23,8 +23,11 @@ DEFAULT_BATCH = 256  # images per network evaluation; any value decodes any file
 DEFAULT_EFFORT = 16  # lossy: candidate codes tried per image
 MAX_EFFORT = 64
 # A lone image tries the context coder in full only if, on a band of its rows (an eighth, at
-# least 32), it comes within 1.25 times the model's size.
+# least 32), it comes within 1.25 times the model's size on the same rows.
 CONTEXT_BAND, CONTEXT_BAND_SHARE, CONTEXT_MARGIN = 32, 8, 1.25
+# Bits a context-coded plane spends learning its counts from flat: a band pays them as the
+# whole image does (2,240 on a smooth 640x480 gradient, whose full file is 0.35 times the model's)
+CONTEXT_LEARNING = 2048
 # Peak memory per pixel of a lone image, above the process and model, with some margin: with
 # the photo model, a 12-megapixel photo took 1.8 GB to compress and 1.3 GB to decompress
 # (benchmarks/results/big_photo.md), kodim23 (0.4 megapixels) 1.0 and 0.5 GB, a fifth of it
@@ -266,7 +269,7 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()
-        if len(imgs.pixels) == 1 and _context_may_win(imgs.pixels, len(words)):
+        if len(imgs.pixels) == 1 and _context_may_win(imgs.pixels, len(words), info.pixel_rows[0]):
             planes = _push_planes(imgs.pixels)
             if len(planes.words()) < len(words):
                 stack, mode, words = planes, "context", planes.words()
@@ -307,17 +310,22 @@ def _check_memory(pixels: int, direction: str) -> None:
                          f"and {free / 2**30:.1f} GB are free; crop or scale it down, or use a machine with more memory")
 
 
-def _context_may_win(pixels: np.ndarray, words: int) -> bool:
+def _context_may_win(pixels: np.ndarray, words: int, row_bits: np.ndarray) -> bool:
     """Whether the context coder might beat `words` words on a lone image (1, H, W[, C]), judged
-    by what it makes of a band of the image's rows. Graphics (few colours, flat areas) come
-    out far below the model there; photos far above, and are spared coding twice."""
+    by what it and the model (`row_bits`: its bits on each row) make of the same band of rows.
+    Graphics (few colours, flat areas) come out far below the model there; photos far above,
+    and are spared coding twice."""
     height = pixels.shape[1]
     rows = max(CONTEXT_BAND, height // CONTEXT_BAND_SHARE)
     if rows >= height:
         return True
     top = (height - rows) // 2
-    band = _push_planes(pixels[:, top:top + rows]).num_bits() * height / rows
-    return band < CONTEXT_MARGIN * 32 * words
+    band = _push_planes(pixels[:, top:top + rows]).num_bits()
+    # The model's bits on the band, scaled to the file's words as on the whole image: a band
+    # of one photo in a mosaic can be far easier than the rest, for either coder.
+    model = 32 * words * row_bits[top:top + rows].sum() / row_bits.sum()
+    planes = pixels.shape[3] if pixels.ndim == 4 else 1
+    return band < CONTEXT_MARGIN * model + CONTEXT_LEARNING * planes
 
 
 def _push_planes(pixels: np.ndarray, labels: bool = False) -> Stack:

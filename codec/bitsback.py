@@ -44,8 +44,13 @@ def chunks(n: int, chunk_max: int) -> Iterator[tuple[int, int]]:
 class Info:
     """Information content per image, in bits, of what was coded."""
 
-    pixels: np.ndarray  # -log2 p(x|z)
+    pixel_rows: np.ndarray  # -log2 p(x|z) of each image row (N, H)
     latents: np.ndarray  # -log2 p(z) + log2 q(z|x); for the clean start, -log2 p(z) alone
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """-log2 p(x|z) per image."""
+        return self.pixel_rows.sum(axis=1)
 
     @property
     def total(self) -> np.ndarray:
@@ -113,7 +118,7 @@ def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, 
             parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
         else:
             parts.append(encode_chunk(stack, model, x[start:stop], batch, progress))
-    return Info(np.concatenate([p.pixels for p in parts]), np.concatenate([p.latents for p in parts]))
+    return Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
 
 
 def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, chunk_max: int,

@@ -25,6 +25,7 @@ CONSTANT, TWO_VALUED, GENERAL, LABELS = 0, 1, 2, 3
 KINDS = 4  # the kind is pushed uniformly over 4
 ONE = 1 << PRECISION
 PUSH_ROWS = 4096  # symbols pushed per call, bounding the encoder's tables in memory
+BAND_ROWS = 256  # rows whose contexts the encoder makes at once, bounding its temporaries
 # (increment, total beyond which counts are halved) of the two adaptive models
 BIT_STEP, BIT_LIMIT = 2, 1 << 13
 BYTE_STEP, BYTE_LIMIT = 32, 1 << 16
@@ -39,6 +40,16 @@ def _wavefronts(height: int, width: int, lag: int):
         lo = max(0, -(-(t - width + 1) // lag))
         rows = np.arange(lo, min(height - 1, t // lag) + 1)
         yield rows, t - lag * rows
+
+
+def _normalized(counts: np.ndarray) -> np.ndarray:
+    """Counts (rows of any positive total) -> frequencies >= 1 summing to 2^PRECISION; the
+    rounding remainder goes to each row's first largest entry."""
+    k = counts.shape[1]
+    freqs = 1 + (counts * (ONE - k)) // counts.sum(axis=1, keepdims=True)
+    top = np.argmax(counts, axis=1)
+    freqs[np.arange(len(freqs)), top] += ONE - freqs.sum(axis=1)
+    return freqs
 
 
 class _Values:
@@ -68,14 +79,14 @@ class _Bits(_Values):
             ctx = (ctx << 1) | padded[rows + 2 + dr, cols + 2 + dc]
         return ctx
 
-    def tables(self, ctx: np.ndarray) -> np.ndarray:
-        c = self.counts[ctx]
-        one = np.clip((c[:, 1] << PRECISION) // c.sum(axis=1), 1, ONE - 1)
-        return np.stack([ONE - one, one], axis=1)
+    def counts_used(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of each pixel's row, rows of counts): here a row per pixel."""
+        return np.arange(len(ctx)), self.counts[ctx]
 
-    def compact_tables(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(index of each pixel's table, the tables): here a table per pixel."""
-        return np.arange(len(ctx)), self.tables(ctx)
+    @staticmethod
+    def tables(counts: np.ndarray) -> np.ndarray:
+        one = np.clip((counts[:, 1] << PRECISION) // counts.sum(axis=1), 1, ONE - 1)
+        return np.stack([ONE - one, one], axis=1)
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BIT_STEP, BIT_LIMIT)
@@ -106,12 +117,11 @@ class _Bytes:
         activity = np.abs(w - nw) + np.abs(nw - n) + np.abs(n - ne)
         return np.searchsorted(ACTIVITY, activity, side="left")
 
-    def tables(self, ctx: np.ndarray) -> np.ndarray:
-        return _normalized(self.counts)[ctx]
+    def counts_used(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of each pixel's row, rows of counts): here every context's row."""
+        return ctx, self.counts.copy()
 
-    def compact_tables(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(index of each pixel's table, the tables): here the table of each context."""
-        return ctx, _normalized(self.counts).astype(np.int32)
+    tables = staticmethod(_normalized)
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BYTE_STEP, BYTE_LIMIT)
@@ -141,32 +151,22 @@ class _Labels(_Values):
         r, c = rows + 2, cols + 2
         return np.where(cols == 0, padded[r - 1, c], padded[r, c - 1])
 
-    def tables(self, ctx: np.ndarray) -> np.ndarray:
-        return _normalized(self.counts[ctx])
-
-    def compact_tables(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(index of each pixel's table, the tables): here the table of each context in the step."""
+    def counts_used(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of each pixel's row, rows of counts): here the rows of the step's contexts."""
         used, where = np.unique(ctx, return_inverse=True)
-        return where, _normalized(self.counts[used]).astype(np.int32)
+        return where, self.counts[used]
+
+    tables = staticmethod(_normalized)
 
     def update(self, ctx: np.ndarray, symbols: np.ndarray) -> None:
         _adapt(self.counts, ctx, symbols, BYTE_STEP, BYTE_LIMIT)
 
 
 def _adapt(counts: np.ndarray, ctx: np.ndarray, symbols: np.ndarray, step: int, limit: int) -> None:
-    np.add.at(counts, (ctx, symbols), step)
-    full = np.unique(ctx[counts[ctx].sum(axis=1) > limit])
+    seen = np.bincount(ctx * counts.shape[1] + symbols, minlength=counts.size).reshape(counts.shape)
+    counts += step * seen
+    full = (seen.sum(axis=1) > 0) & (counts.sum(axis=1) > limit)  # only the step's contexts halve
     counts[full] = (counts[full] + 1) >> 1
-
-
-def _normalized(counts: np.ndarray) -> np.ndarray:
-    """Counts (rows of any positive total) -> frequencies >= 1 summing to 2^PRECISION; the
-    rounding remainder goes to each row's first largest entry."""
-    k = counts.shape[1]
-    freqs = 1 + (counts * (ONE - k)) // counts.sum(axis=1, keepdims=True)
-    top = np.argmax(counts, axis=1)
-    freqs[np.arange(len(freqs)), top] += ONE - freqs.sum(axis=1)
-    return freqs
 
 
 def _padded(height: int, width: int) -> np.ndarray:
@@ -174,17 +174,26 @@ def _padded(height: int, width: int) -> np.ndarray:
 
 
 def _push_plane(stack: Stack, values: np.ndarray, coder) -> None:
-    """Replay the decoder's steps to learn every table, then push in reverse step order. Each
-    step keeps its contexts' tables, not a table per pixel, so memory stays a few bytes a pixel."""
+    """Replay the decoder's steps to learn every table, then push in reverse step order. The
+    encoder knows every pixel, so contexts and symbols are made for the whole plane at once
+    (a band of rows at a time); only the adaptive counts go step by step. Each step keeps its
+    contexts' counts, not a row per pixel, so memory stays a few bytes a pixel; tables are made
+    from them a batch of steps at a time."""
     height, width = values.shape
     padded = _padded(height, width)
     padded[2:, 2:-2] = values
+    ctx, symbols = np.empty((2, height, width), dtype=np.int64)
+    for top in range(0, height, BAND_ROWS):
+        rows, cols = (a.ravel() for a in np.indices((min(BAND_ROWS, height - top), width)))
+        rows += top
+        ctx[rows, cols] = coder.contexts(padded, rows, cols)
+        symbols[rows, cols] = coder.to_symbols(values[rows, cols].astype(np.int64), padded, rows, cols)
+    ctx, symbols = ctx.ravel(), symbols.ravel()
     steps = []
     for rows, cols in _wavefronts(height, width, coder.lag):
-        ctx = coder.contexts(padded, rows, cols)
-        symbols = coder.to_symbols(values[rows, cols].astype(np.int64), padded, rows, cols)
-        steps.append((symbols, *coder.compact_tables(ctx)))
-        coder.update(ctx, symbols)
+        at = rows * width + cols
+        steps.append((at, *coder.counts_used(ctx[at])))
+        coder.update(ctx[at], symbols[at])
     end = len(steps)
     while end > 0:
         start, size = end, 0
@@ -192,7 +201,10 @@ def _push_plane(stack: Stack, values: np.ndarray, coder) -> None:
             start -= 1
             size += len(steps[start][0])
         batch = steps[start:end]
-        stack.push(np.concatenate([s[0] for s in batch]), np.concatenate([t[i] for _, i, t in batch]))
+        first = np.cumsum([0] + [len(c) for _, _, c in batch[:-1]])
+        stack.push(symbols[np.concatenate([at for at, _, _ in batch])],
+                   coder.tables(np.concatenate([c for _, _, c in batch])),
+                   rows=np.concatenate([i + f for (_, i, _), f in zip(batch, first)]))
         end = start
 
 
@@ -200,7 +212,8 @@ def _pop_plane(stack: Stack, height: int, width: int, coder) -> np.ndarray:
     padded = _padded(height, width)
     for rows, cols in _wavefronts(height, width, coder.lag):
         ctx = coder.contexts(padded, rows, cols)
-        symbols = stack.pop(coder.tables(ctx))
+        index, counts = coder.counts_used(ctx)
+        symbols = stack.pop(coder.tables(counts), rows=index)
         padded[rows + 2, cols + 2] = coder.from_symbols(symbols, padded, rows, cols)
         coder.update(ctx, symbols)
     return padded[2:, 2:-2].astype(np.uint8)

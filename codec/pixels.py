@@ -44,7 +44,7 @@ def wavefronts(height: int, width: int, half_width: int) -> tuple[tuple[np.ndarr
 
 def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatures,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Push images (N, C, H, W) given their z features; returns -log2 p(x|z) per image.
+    """Push images (N, C, H, W) given their z features; returns -log2 p(x|z) of each image row (N, H).
     `progress(k)` hears of every k pixel positions done.
 
     Every pixel's distribution comes from the same windowed computation the decoder runs,
@@ -53,7 +53,7 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
     canvas = _canvas(model, h, w, n, x)
     values_at = x.permute(2, 3, 0, 1)  # (H, W, N, C)
     steps = wavefronts(h, w, model.half)
-    bits = np.zeros(n)
+    bits = np.zeros(n * h)
     # All pixels are known here, so several steps share one evaluation; only the order of
     # the symbols has to follow the steps. Blocks go last first, so that the pops, first
     # block first, meet them in pop order; each block is pushed as soon as it is made.
@@ -78,10 +78,12 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
         tables = torch.cat([block_tables[s][a:b] for a, b, s in order]).numpy()
         stack.push(symbols, tables)
         # Within each step and stage, symbols are position-major and image-minor.
-        bits += np.bincount(np.arange(len(symbols)) % n, weights=information_bits(symbols, tables), minlength=n)
+        image_row = np.arange(len(rows) * n) % n * h + np.repeat(rows, n)
+        bits += np.bincount(np.concatenate([image_row[a:b] for a, b, _ in order]),
+                            weights=information_bits(symbols, tables), minlength=n * h)
         if progress:
             progress(len(rows) * n)
-    return bits
+    return bits.reshape(n, h)
 
 
 def _ahead(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:

@@ -35,6 +35,26 @@ def test_stack_round_trip_and_counts():
     assert np.array_equal(ans.Stack(stack.words()).pop(freqs), symbols)
 
 
+def test_shared_tables_code_as_a_table_per_symbol():
+    """push/pop under freqs[rows] write and read the words of the tables written out per symbol."""
+    rng = np.random.default_rng(1)
+    tables = ans.normalize(rng.integers(0, 1000, size=(7, 5)))
+    rows, symbols = rng.integers(0, 7, size=500), rng.integers(0, 5, size=500)
+    whole, shared = ans.Stack(), ans.Stack()
+    whole.push(symbols, tables[rows])
+    shared.push(symbols, tables, rows=rows)
+    assert np.array_equal(whole.words(), shared.words())
+    assert np.array_equal(ans.Stack(shared.words()).pop(tables, rows=rows), symbols)
+
+
+def test_pixel_bits_are_counted_on_their_rows(digits):
+    """The model's bits of each image row: a digit's blank top rows cost less than its middle."""
+    info = vlae_codec.encode(digits[:1]).info
+    rows = info.pixel_rows[0]
+    assert rows.shape == (28,) and rows.sum() == pytest.approx(info.pixels[0])
+    assert 4 * rows[:3].sum() < rows[12:15].sum()
+
+
 def test_archive_round_trip_and_size_matches_information(digits):
     enc = vlae_codec.encode(digits)
     assert np.array_equal(vlae_codec.decompress(enc.data), digits)
