@@ -243,22 +243,24 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
                          "subpixels; compress them in parts")
     if cm is not None and len(imgs.pixels) == 1:
         _check_memory(imgs.pixels.shape[1] * imgs.pixels.shape[2], "compress")
-    x = as_tensor(imgs.pixels)
-    stack = Stack()
-    info = None
-    fitted, shift = None, 0
-    if opts.lossy:
-        # The checksum covers what the decoder will generate, so corruption is still caught.
-        stored = _array(encode_lossy(stack, cm, x, opts.batch, opts.seed, opts.effort))
-        mode, words = "lossy", stack.words()
-    elif cm is None:
-        stack = _push_planes(imgs.pixels, labels=imgs.source.mode in modes.MODEL_FREE)
-        mode, words = "context", stack.words()
-        stored = imgs.pixels
-    else:
-        # Never worse than plain zlib of the pixels (plus the header). zlib lets go of the GIL,
-        # so the fallback is made on a second thread while the model codes.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+    # zlib and Pillow's PNG encoder let go of the GIL, so the stored fallback and the PNG
+    # are made on a second thread while the model codes.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        png_made = None if opts.lossy else pool.submit(images.png_bytes, imgs)
+        x = as_tensor(imgs.pixels)
+        stack = Stack()
+        info = None
+        fitted, shift = None, 0
+        if opts.lossy:
+            # The checksum covers what the decoder will generate, so corruption is still caught.
+            stored = _array(encode_lossy(stack, cm, x, opts.batch, opts.seed, opts.effort))
+            mode, words = "lossy", stack.words()
+        elif cm is None:
+            stack = _push_planes(imgs.pixels, labels=imgs.source.mode in modes.MODEL_FREE)
+            mode, words = "context", stack.words()
+            stored = imgs.pixels
+        else:
+            # Never worse than plain zlib of the pixels (plus the header).
             plain = pool.submit(fallback.pack, imgs.pixels)
             overlap = x[0, 0].numel() <= POSTERIOR_BESIDE_FIT
             fitted, shift, clean_mu = tuning.settings(
@@ -269,11 +271,11 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
             mode, words = "lossless", stack.words()
             if len(plain.result()) < len(words):
                 mode, words = "stored", plain.result()
-        if len(imgs.pixels) == 1 and _context_may_win(imgs.pixels, len(words), info.pixel_rows[0]):
-            planes = _push_planes(imgs.pixels)
-            if len(planes.words()) < len(words):
-                stack, mode, words = planes, "context", planes.words()
-        stored = imgs.pixels
+            if len(imgs.pixels) == 1 and _context_may_win(imgs.pixels, len(words), info.pixel_rows[0]):
+                planes = _push_planes(imgs.pixels)
+                if len(planes.words()) < len(words):
+                    stack, mode, words = planes, "context", planes.words()
+            stored = imgs.pixels
     side = Stack(guarded=False)
     if imgs.side is not None:
         for plane in imgs.side.reshape(-1, *imgs.side.shape[2:])[::-1]:
@@ -290,7 +292,7 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32))
     data = container.pack(header, words)
     # A lone image's file is never larger than its PNG plus the (at most 14) bytes that wrap it.
-    png = None if opts.lossy else images.png_bytes(imgs)
+    png = None if png_made is None else png_made.result()
     if png is not None and len(container.pack_png(png)) < len(data):
         data = container.pack_png(png)
     return Encoded(data, info)
