@@ -51,7 +51,7 @@ class BlockFeatures:
         self.n, _, self.rows, self.cols = vectors.shape
         self.channels = layer.weight.shape[0] // block**2
         self._vectors = vectors.permute(2, 3, 0, 1).contiguous()  # (rows, cols, N, F')
-        self._allocate(4)
+        self.slots = 0  # no cache until `at` is first asked: a map made `whole` never needs one
 
     def _allocate(self, slots: int) -> None:
         """An empty cache of `slots` blocks per row of blocks; block column c lives in slot c % slots."""
@@ -72,7 +72,7 @@ class BlockFeatures:
         """Features (len(rows) * N, F) of pixels (rows[i], cols[i]), position-major, image-minor."""
         b = self.block
         block_row, block_col = rows // b, cols // b
-        if (self._held[block_row, block_col % self.slots] != block_col).any():
+        if self.slots == 0 or (self._held[block_row, block_col % self.slots] != block_col).any():
             self._make(block_row, block_col)
         where = ((block_row * self.slots + block_col % self.slots) * b + rows % b) * b + cols % b
         return self._cache.index_select(0, torch.from_numpy(where)).view(-1, self.channels)
