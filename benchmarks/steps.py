@@ -32,6 +32,7 @@ README_STEPS = {
     "photo_speed": ["photo_speed", "--photos", "kodim23", "kodim05", "--repeats", "2"],
     "profile": ["profile", "--photo", "kodim23"],
     "big_photo": ["big_photo"],
+    "context_trial": ["context_trial", "--mosaic"],
 }
 NO_DATA_DIR = ("bbans.measure",)  # modules that take no --data-dir
 
