@@ -49,12 +49,11 @@ def graphics(kodak: Path) -> dict[str, np.ndarray]:
 
 def first_rule(pixels: np.ndarray, file_bits: float) -> tuple[float, bool]:
     """The first rule's estimate of the context bits, and whether it tries the context coder."""
-    height = pixels.shape[1]
-    rows = max(api.CONTEXT_BAND, height // api.CONTEXT_BAND_SHARE)
-    if rows >= height:
+    band_rows = api.context_band(pixels.shape[1])
+    if band_rows is None:
         return float("nan"), True
-    top = (height - rows) // 2
-    estimate = api._push_planes(pixels[:, top:top + rows]).num_bits() * height / rows
+    share = pixels.shape[1] / (band_rows.stop - band_rows.start)
+    estimate = api._push_planes(pixels[:, band_rows]).num_bits() * share
     return estimate, estimate < api.CONTEXT_MARGIN * file_bits
 
 

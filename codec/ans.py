@@ -76,7 +76,7 @@ class Stack:
 
     def pop(self, freqs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Pop one symbol per table row (n, K), in row order; or per row of freqs[rows]."""
-        if len(freqs) == 0 or rows is not None and len(rows) == 0:
+        if len(freqs if rows is None else rows) == 0:
             return np.zeros(0, dtype=np.int64)
         self._check_not_dry()
         out = self._coder.decode(_CATEGORICAL, _weights(freqs, rows)).astype(np.int64)

@@ -312,20 +312,24 @@ def _check_memory(pixels: int, direction: str) -> None:
                          f"and {free / 2**30:.1f} GB are free; crop or scale it down, or use a machine with more memory")
 
 
+def context_band(height: int) -> slice | None:
+    """The middle rows a lone image's context trial is judged on, or None if that is all of them."""
+    rows = max(CONTEXT_BAND, height // CONTEXT_BAND_SHARE)
+    return None if rows >= height else slice((height - rows) // 2, (height - rows) // 2 + rows)
+
+
 def _context_may_win(pixels: np.ndarray, words: int, row_bits: np.ndarray) -> bool:
     """Whether the context coder might beat `words` words on a lone image (1, H, W[, C]), judged
     by what it and the model (`row_bits`: its bits on each row) make of the same band of rows.
     Graphics (few colours, flat areas) come out far below the model there; photos far above,
     and are spared coding twice."""
-    height = pixels.shape[1]
-    rows = max(CONTEXT_BAND, height // CONTEXT_BAND_SHARE)
-    if rows >= height:
+    band_rows = context_band(pixels.shape[1])
+    if band_rows is None:
         return True
-    top = (height - rows) // 2
-    band = _push_planes(pixels[:, top:top + rows]).num_bits()
+    band = _push_planes(pixels[:, band_rows]).num_bits()
     # The model's bits on the band, scaled to the file's words as on the whole image: a band
     # of one photo in a mosaic can be far easier than the rest, for either coder.
-    model = 32 * words * row_bits[top:top + rows].sum() / row_bits.sum()
+    model = 32 * words * row_bits[band_rows].sum() / row_bits.sum()
     planes = pixels.shape[3] if pixels.ndim == 4 else 1
     return band < CONTEXT_MARGIN * model + CONTEXT_LEARNING * planes
 
