@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import latents, pixels
+from . import cores, latents, pixels
 from .model.interface import CodingModel
 
 DEFAULT_CHUNK_MAX = 1024
@@ -67,9 +67,10 @@ def codes_per_image(model: CodingModel, height: int, width: int) -> int:
     return rows * cols
 
 
-def encode_chunk(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None) -> Info:
-    """Bits-back encode a chunk of images (N, C, H, W)."""
-    mu, log_sigma = posterior_of(model, x, batch)
+def encode_chunk(stack, model: CodingModel, x: torch.Tensor, batch: int, progress=None,
+                 posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> Info:
+    """Bits-back encode a chunk of images (N, C, H, W); `posterior`: their q(z|x), if made already."""
+    mu, log_sigma = posterior if posterior is not None else posterior_of(model, x, batch)
     bins, z, log_q = latents.pop_posterior(stack, model, mu, log_sigma, model.lossless_bins)
     recon = pixels.push_pixels(stack, model, x, model.pixel_features(z, *x.shape[2:]), progress)
     prior = latents.push_prior(stack, bins, model.lossless_bins)
@@ -112,12 +113,17 @@ def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, 
                     progress=None, clean_shift: int = 0, clean_mu: torch.Tensor | None = None) -> Info:
     """Encode all images, chained; `progress(k)` is told of every k pixel positions done.
     `clean_mu`: the first image's posterior mean, if made already."""
+    spans = list(chunks(len(x), chunk_max))
     parts = []
-    for start, stop in chunks(len(x), chunk_max):
-        if start == 0:
-            parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
-        else:
-            parts.append(encode_chunk(stack, model, x[start:stop], batch, progress))
+    # q(z|x) takes no bits from the stack, so the chunks' posteriors are all made on one core
+    # while the other pops, features and pushes the chunks before them (the decoder cannot:
+    # it needs a chunk's pixels for its posterior, and the posterior's pushes for the next chunk).
+    with cores.streamed(lambda span: posterior_of(model, x[span[0]:span[1]], batch), spans[1:]) as posteriors:
+        for start, stop in spans:
+            if start == 0:
+                parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
+            else:
+                parts.append(encode_chunk(stack, model, x[start:stop], batch, progress, next(posteriors)))
     return Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
 
 

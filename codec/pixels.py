@@ -10,22 +10,18 @@ evaluates many steps at once, with the same arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from functools import lru_cache
-from typing import TypeVar
 
 import numpy as np
 import torch
 
+from . import cores
 from .ans import information_bits
 from .model.interface import CodingModel, PixelFeatures
 
 ENCODE_BLOCK = 16384  # pixels evaluated together when encoding
 CANVAS_ROWS = 256  # image rows turned into network inputs at a time
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @lru_cache(maxsize=16)
@@ -68,7 +64,7 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
     firsts = reversed(range(0, len(steps), per_block))
     # A binary pixel's table is two lookups: there is too little to overlap with the network,
     # and handing blocks between threads made binarized MNIST 5% slower.
-    made = _ahead(evaluate, firsts) if model.pixel_stages > 1 else map(evaluate, firsts)
+    made = cores.ahead(evaluate, firsts) if model.pixel_stages > 1 else map(evaluate, firsts)
     for block, rows, cols, params in made:
         block_symbols = model.pixel_symbols(values_at[rows, cols].reshape(-1, x.shape[1]))
         block_tables = [model.pixel_freqs(params, s, block_symbols[:s]) for s in range(model.pixel_stages)]
@@ -84,21 +80,6 @@ def push_pixels(stack, model: CodingModel, x: torch.Tensor, features: PixelFeatu
         if progress:
             progress(len(rows) * n)
     return bits.reshape(n, h)
-
-
-def _ahead(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-    """fn(item) for each item in order, each made on a second thread while the caller works on
-    the one before: the network's matrix products, which let go of the GIL, overlap the
-    tables' numpy work, and both cores stay busy. The results are the same in any timing."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        for item in items:
-            following = pool.submit(fn, item)
-            if pending is not None:
-                yield pending.result()
-            pending = following
-        if pending is not None:
-            yield pending.result()
 
 
 def _step_bounds(block, n: int) -> list[tuple[int, int]]:

@@ -13,15 +13,13 @@ Both sides then code with them. Only the encoder fits, so floats are fine here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
 import torch
 
-from . import latents
+from . import cores, latents
 from .model.interface import OFFSET_BITS, OFFSET_MAX, CodingModel
 
 # Against 64 crops, 32 cost 0.09% on Kodak and 0.05% on the held-out photos, at half the
@@ -42,7 +40,6 @@ FIRST_SHIFT = 2  # where a photo's walk starts
 WALK_CODES = 1024  # images with at least this many codes walk (a 256x256 crop has 1024)
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 def settings(model: CodingModel, x: torch.Tensor, fit_offsets: bool,
@@ -59,20 +56,12 @@ def settings(model: CodingModel, x: torch.Tensor, fit_offsets: bool,
         shift = clean_shift(model, x[:1])
         if not fit_offsets:
             return None, shift, beside()
-        fitted, made = _beside(beside, lambda: offsets(model, x))
+        fitted, made = cores.together(lambda: offsets(model, x), beside)
         return fitted, shift, made
     sample = _Sample(model, x)
     shift, params = sample.best_shift()
-    fitted, made = _beside(beside, lambda: _fit(model, params, sample.values, x[:, 0].numel()))
+    fitted, made = cores.together(lambda: _fit(model, params, sample.values, x[:, 0].numel()), beside)
     return fitted, shift, made
-
-
-def _beside(beside: Callable[[], T], fit: Callable[[], R]) -> tuple[R, T]:
-    """(fit(), beside()), beside() made on a second thread while fit() runs on this one. They
-    start together: begun before the fit, beside()'s threads would fight the shift trials'."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        made = pool.submit(beside)
-        return fit(), made.result()
 
 
 class _Sample:
@@ -160,7 +149,7 @@ def _fit(model: CodingModel, params: torch.Tensor, values: torch.Tensor, pixels:
     # on tensors this small a second one costs more than it gives (and the fit is then the
     # same whatever --threads says). Adam is written out because torch.optim's first
     # optimizer imports torch._dynamo, which alone took 1.3 s of every compress.
-    with _one_thread():
+    with cores.one_thread():
         generator = torch.Generator().manual_seed(0)
         delta = torch.zeros(params.shape[1], requires_grad=True)
         mean, square = torch.zeros_like(delta), torch.zeros_like(delta)
@@ -178,16 +167,6 @@ def _fit(model: CodingModel, params: torch.Tensor, values: torch.Tensor, pixels:
         with torch.no_grad():
             saved_bits_per_pixel = (nats(torch.zeros_like(fitted)) - nats(fitted / 2**OFFSET_BITS)) / count / np.log(2)
     return fitted.long() if saved_bits_per_pixel * pixels > _offset_cost(fitted) else None
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _offset_cost(fitted: torch.Tensor | None) -> int:
