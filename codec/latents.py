@@ -50,7 +50,7 @@ def snap(model: CodingModel, mu: torch.Tensor, bins_per_dim: list[int]) -> tuple
     z = torch.zeros(n, d, dtype=torch.long)
     bins = torch.zeros(n, d, dtype=torch.long)
     for i, k in enumerate(bins_per_dim):
-        shift, log_scale = (t[:, i] for t in model.prior_conditionals(z))
+        shift, log_scale = model.prior_conditional(z, i)
         if k > 1:
             edges = (shift[:, None] << EXP_BITS) + model.exp(log_scale)[:, None] * model.bin_edges(k)[None, :]
             bins[:, i] = (edges <= (mu[:, i:i + 1] << EXP_BITS)).sum(dim=1)
@@ -64,7 +64,7 @@ def from_bins(model: CodingModel, bins: torch.Tensor, bins_per_dim: list[int]) -
     n, d = bins.shape
     z = torch.zeros(n, d, dtype=torch.long)
     for i, k in enumerate(bins_per_dim):
-        shift, log_scale = (t[:, i] for t in model.prior_conditionals(z))
+        shift, log_scale = model.prior_conditional(z, i)
         z[:, i] = bin_values(model, shift, log_scale, k, bins[:, i])
     return z.view(shape)
 
@@ -78,7 +78,7 @@ def pop_posterior(stack, model: CodingModel, mu: torch.Tensor, log_sigma: torch.
     bins = torch.zeros(n, d, dtype=torch.long)
     log_q = np.zeros(n)
     for i, k in enumerate(bins_per_dim):
-        shift, log_scale = (t[:, i] for t in model.prior_conditionals(z))
+        shift, log_scale = model.prior_conditional(z, i)
         if k > 1:
             freqs = posterior_freqs(model, shift, log_scale, mu[:, i], log_sigma[:, i], k)
             b = stack.pop(freqs)

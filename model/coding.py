@@ -20,6 +20,7 @@ Fixed-point positions (model/fixed_point.py): z and shifts at 2^-Z_BITS, log sca
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -121,9 +122,43 @@ class VLAECodingModel(CodingForm):
         for k in range(n + 1):
             a = self.layers[f"made.{k}"](a)
         d = self.cfg.latent_dim
-        shift = a[..., :d].clamp(-Z_MAX, Z_MAX)
-        log_scale = a[..., d:].clamp(prior_mod.LOG_SCALE_MIN * 2**LOG_BITS, prior_mod.LOG_SCALE_MAX * 2**LOG_BITS)
+        return self._prior_out(a[..., :d], a[..., d:])
+
+    def prior_conditional(self, z: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shift, log_scale) of p(z_i | z_<i) alone for codes (..., D): entry i of
+        `prior_conditionals`, from only the units it depends on (a walk over bmnist's 32
+        dimensions makes 3.4 times fewer products). Same integers: the units and inputs left
+        out reach it only through zero weights."""
+        inputs, layers = self._prior_slices[i]
+        a = z.to(self.device)[..., inputs].double()
+        for layer in layers:
+            a = layer(a)
+        return self._prior_out(a[..., 0], a[..., 1])
+
+    @staticmethod
+    def _prior_out(shift: torch.Tensor, log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shift = shift.clamp(-Z_MAX, Z_MAX)
+        log_scale = log_scale.clamp(prior_mod.LOG_SCALE_MIN * 2**LOG_BITS, prior_mod.LOG_SCALE_MAX * 2**LOG_BITS)
         return shift.long().cpu(), log_scale.long().cpu()
+
+    @cached_property
+    def _prior_slices(self) -> list[tuple[torch.Tensor, list[IntLayer]]]:
+        """For each dimension i, the inputs p(z_i | z_<i) reads and the MADE cut down to the
+        units it depends on: walking back from its two outputs, each layer keeps the rows that
+        are needed and the columns with a nonzero weight into them."""
+        d = self.cfg.latent_dim
+        made = [self.layers[f"made.{k}"] for k in range(len(self.cfg.made_hidden) + 1)]
+        slices = []
+        for i in range(d):
+            rows = torch.tensor([i, d + i], device=self.device)
+            cut = []
+            for layer in reversed(made):
+                cols = layer.weight[rows].ne(0).any(dim=0).nonzero().flatten()
+                cut.append(replace(layer, weight=layer.weight[rows][:, cols], scale=layer.scale[rows],
+                                   bias=None if layer.bias is None else layer.bias[rows]))
+                rows = cols
+            slices.append((rows, cut[::-1]))
+        return slices
 
     # ---------------------------------------------------------------- pixels
     def features(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -60,7 +60,7 @@ class CodingModel(Protocol):
     one per block of a grid: `code_grid`), D dimensions per code, P pixel parameters.
 
     Latents. `posterior(x)` gives q(z|x) as a diagonal Gaussian; `prior_conditionals(z)` gives
-    every p(z_i | z_<i) as a Gaussian in one fixed order. The codec discretizes z_i into the
+    every p(z_i | z_<i) as a Gaussian in one fixed order (`prior_conditional(z, i)` one of them). The codec discretizes z_i into the
     equal-mass bins of its prior conditional: `lossless_bins` (bits-back) or `lossy_bins`
     (lossy mode, and divided by 2^shift, `clean_bins(shift)`, for the clean start) per
     dimension, with `bin_edges`/`bin_centers` of N(0, 1), `exp` and `gaussian_cdf` as exact
@@ -121,6 +121,10 @@ class CodingModel(Protocol):
     def prior_conditionals(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(shift at 2^-Z_BITS, log scale at 2^-LOG_BITS) of every p(z_i | z_<i) for codes
         (..., D); entry i does not depend on z_>=i."""
+
+    def prior_conditional(self, z: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Entry i of `prior_conditionals(z)` alone, (...,) each: a walk over the dimensions
+        asks for one conditional at a time, and need not pay for all of them."""
 
     def exp(self, log_value: torch.Tensor) -> torch.Tensor:
         """exp of values at 2^-LOG_BITS, at 2^-EXP_BITS."""

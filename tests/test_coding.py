@@ -12,7 +12,7 @@ from vlae_codec.accounting import coding_neg_elbo
 from vlae_codec.ans import PRECISION, Stack, normalize
 from vlae_codec.model import coding, form, pixel_features, quantize, zoo
 from vlae_codec.model.quantize import ACT_MAX
-from vlae_codec.model.fixed_point import LOGIT_MAX
+from vlae_codec.model.fixed_point import LOGIT_MAX, Z_BITS
 from vlae_codec.model.evaluate import evaluate
 from vlae_codec.pixels import wavefronts
 
@@ -62,6 +62,19 @@ def test_prior_conditional_ignores_later_dimensions(cm, x):
         z2 = z.clone()
         z2[..., i:] = torch.randint(-5000, 5000, z2[..., i:].shape)
         assert torch.equal(cm.prior_conditionals(z)[0][..., i], cm.prior_conditionals(z2)[0][..., i])
+
+
+@pytest.mark.parametrize("name", ["bmnist", "mnist", "cifar", "photo", "photo-grey"])
+def test_one_prior_conditional_is_entry_i_of_all(name):
+    """`prior_conditional` computes only what p(z_i | z_<i) depends on; the integers are
+    `prior_conditionals`' entry i, for codes anywhere in their range (and beyond, clamped)."""
+    model = api.coding_model(name)
+    d = model.cfg.latent_dim
+    z = torch.randint(-(20 << Z_BITS), 20 << Z_BITS, (300, d), generator=torch.Generator().manual_seed(0))
+    shift, log_scale = model.prior_conditionals(z)
+    for i in range(d):
+        one_shift, one_log_scale = model.prior_conditional(z, i)
+        assert torch.equal(one_shift, shift[:, i]) and torch.equal(one_log_scale, log_scale[:, i])
 
 
 def test_frequency_tables_are_complete(cm, x):

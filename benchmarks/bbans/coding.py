@@ -63,6 +63,9 @@ class MLPCodingModel(CodingForm):
         """N(0, 1) for every dimension whatever z is: shift 0, log scale 0, shaped like z."""
         return torch.zeros(z.shape, dtype=torch.long), torch.zeros(z.shape, dtype=torch.long)
 
+    def prior_conditional(self, z: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.zeros(z.shape[:-1], dtype=torch.long), torch.zeros(z.shape[:-1], dtype=torch.long)
+
     def features(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Every pixel's likelihood parameters for codes (N, 1, D): int64 (N, P, H, W), in the
         fixed-point format of the project's `pixel_freqs`."""
