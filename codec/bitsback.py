@@ -123,8 +123,8 @@ def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, 
     # q(z|x) takes no bits from the stack, so the chunks' posteriors are all made on one core
     # while the other pops, features and pushes the chunks before them (the decoder cannot:
     # it needs a chunk's pixels for its posterior, and the posterior's pushes for the next chunk).
-    streamed = spans[1:] if len(x) > 1 and x[0].numel() <= STREAM_MAX_SUBPIXELS else []
-    with cores.streamed(lambda span: posterior_of(model, x[span[0]:span[1]], batch), streamed) as posteriors:
+    beside = spans[1:] if len(x) > 1 and x[0].numel() <= STREAM_MAX_SUBPIXELS else []
+    with cores.streamed(lambda span: posterior_of(model, x[span[0]:span[1]], batch), beside) as posteriors:
         for start, stop in spans:
             if start == 0:
                 parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
