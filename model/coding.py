@@ -71,6 +71,7 @@ class VLAECodingModel(CodingForm):
         """A copy whose networks run on `device` (see `network_device`); tables stay on the CPU."""
         moved = super().to(device)
         moved._window_matrix = self._window_matrix.to(moved.device)
+        moved.__dict__.pop("_prior_slices", None)  # cut from the layers on the old device
         return moved
 
     def code_grid(self, height: int, width: int) -> tuple[int, int]:
