@@ -123,13 +123,13 @@ def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, 
     # q(z|x) takes no bits from the stack, so the chunks' posteriors are all made on one core
     # while the other pops, features and pushes the chunks before them (the decoder cannot:
     # it needs a chunk's pixels for its posterior, and the posterior's pushes for the next chunk).
-    beside = spans[1:] if len(x) > 1 and x[0].numel() <= STREAM_MAX_SUBPIXELS else []
-    with cores.streamed(lambda span: posterior_of(model, x[span[0]:span[1]], batch), beside) as posteriors:
+    small = len(x) > 0 and x[0].numel() <= STREAM_MAX_SUBPIXELS
+    with cores.streamed(lambda span: posterior_of(model, x[span[0]:span[1]], batch), spans[1:], small) as posteriors:
         for start, stop in spans:
             if start == 0:
                 parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
             else:
-                parts.append(encode_chunk(stack, model, x[start:stop], batch, progress, next(posteriors, None)))
+                parts.append(encode_chunk(stack, model, x[start:stop], batch, progress, next(posteriors)))
     return Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
 
 

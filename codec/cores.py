@@ -52,25 +52,25 @@ def ahead(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
 
 
 @contextmanager
-def streamed(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Iterator[R]]:
+def streamed(fn: Callable[[T], R], items: Iterable[T], beside: bool = True) -> Iterator[Iterator[R]]:
     """fn(item) for every item, in order, all made on a second thread with one core while the
     caller works with the other; the caller gets its threads back once the stream has ended.
     Two single-threaded streams do more than one that takes both cores for each small network
     in turn (binarized MNIST's posterior and features: 1.6-1.8 times as fast on two threads as
-    on one, not twice). With one thread allowed, the items are made when asked for."""
+    on one, not twice). Not `beside`, or with one thread allowed, the items are made when asked for."""
     items = list(items)
     threads = torch.get_num_threads()
-    if threads < 2 or not items:
+    if not beside or threads < 2 or not items:
         yield map(fn, items)
         return
 
     def on_one_core(item: T) -> R:
+        # Not one_thread(): giving the count back would start the caller's new threads on two.
         torch.set_num_threads(1)
         return fn(item)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool, one_thread():
         futures = [pool.submit(on_one_core, item) for item in items]
-        torch.set_num_threads(1)
 
         def results() -> Iterator[R]:
             for future in futures:
@@ -83,4 +83,3 @@ def streamed(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[Iterator[R]]:
         finally:
             for future in futures:
                 future.cancel()
-            torch.set_num_threads(threads)
