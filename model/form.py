@@ -165,7 +165,7 @@ class CodingForm:
             return torch.from_numpy(np.stack([(1 << PRECISION) - one, one], axis=-1))
         channel, within = divmod(stage, 2)
         symbols = [s.numpy() for s in earlier]
-        terms = self._mixture_terms(p, channel, symbols)
+        terms = self._mixture_terms(params, channel, earlier)
         # The edges: the groups' (shared by every pixel), then the levels' of the pixel's group.
         at = _GROUP_AT if within == 0 else _EDGE_AT[(symbols[-1] << 4)[:, None] + _LEVEL_EDGES]
         out = [self._mixture_cdf(*(term[i:i + PIXEL_CHUNK] for term in terms),
@@ -174,17 +174,19 @@ class CodingForm:
         cdf = out[0] if len(out) == 1 else np.concatenate(out)
         return torch.from_numpy(normalize(np.diff(cdf, axis=1)))
 
-    def _mixture_terms(self, params: np.ndarray, channel: int,
-                       symbols: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    def _mixture_terms(self, params: torch.Tensor, channel: int,
+                       earlier: list[torch.Tensor]) -> tuple[np.ndarray, ...]:
         """(weights, their sums, inverse scales at 2^-EXP_BITS, mean terms), (M, m) but the sums
         (M, 1), of one channel's mixture (see `_mixture_cdf`). Both stages of a channel use the
-        same, so the last channel's are kept for its second stage."""
-        key = (params, channel, *symbols[:2 * channel])
+        same, so the last channel's are kept for its second stage, known by the tensors they
+        came from (their numpy views are new objects at every call)."""
+        key = (params, channel, *earlier[:2 * channel])
         cached = self._terms_cache
         if cached is not None and len(cached[0]) == len(key) and all(a is b for a, b in zip(cached[0], key)):
             return cached[1]
+        symbols = [s.numpy() for s in earlier]
         values = [(symbols[2 * e] << 4) + symbols[2 * e + 1] for e in range(channel)]
-        logits, means, log_scales = self._channel(params, channel, values)
+        logits, means, log_scales = self._channel(params.numpy(), channel, values)
         tables = self._np_tables
         weights = tables["mix_weight"][logits.max(axis=1, keepdims=True) - logits]
         inv_scale = tables["exp"][-log_scales - tables["exp_offset"]]

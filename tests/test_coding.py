@@ -183,6 +183,23 @@ def test_mixture_round_trip(mixture_cm):
     assert torch.equal(back, x)
 
 
+def test_a_channels_second_stage_reuses_its_mixture(mixture_cm, monkeypatch):
+    """Each channel's mixture is worked out once per step, for both of its stages, as the
+    decoder asks for them (fresh symbol tensors each time)."""
+    cm, (c, h, w) = mixture_cm
+    x = torch.randint(0, 256, (2, c, h, w))
+    full = cm.pixel_params(x, cm.features(latents.snap(cm, cm.posterior(x)[0], cm.lossless_bins)[1], h, w))
+    params = full.permute(0, 2, 3, 1).reshape(-1, full.shape[1])
+    made = []
+    channel = form.CodingForm._channel
+    monkeypatch.setattr(form.CodingForm, "_channel", lambda self, *a: made.append(a[1]) or channel(self, *a))
+    symbols: list[torch.Tensor] = []
+    for stage in range(cm.pixel_stages):
+        freqs = cm.pixel_freqs(params, stage, symbols)
+        symbols.append(torch.from_numpy(freqs.numpy().argmax(axis=1)))
+    assert made == list(range(c))
+
+
 def test_mixture_lossy_generation_is_deterministic(mixture_cm):
     from vlae_codec import ans, bitsback
 
