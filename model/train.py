@@ -195,7 +195,10 @@ def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: Tr
         defaults = asdict(TrainOptions())
         given = opts if isinstance(opts, dict) else {
             k: v for k, v in asdict(opts or TrainOptions()).items() if v != defaults[k]}
-        opts = TrainOptions(**{**defaults, **log["options"], "max_steps": None, **given})
+        saved = TrainOptions(**{**defaults, **log["options"], "max_steps": None})
+        opts = replace(saved, **given)
+        if opts.epochs != saved.epochs and not {"free_bits_hold", "free_bits_end"} & given.keys():
+            opts = _same_free_bits(saved, opts)
         source.load(cfg, opts, log)
     else:
         if source.dataset not in PRESETS:
@@ -209,6 +212,14 @@ def _start_log(out: Path, source: TrainingData, cfg: VLAEConfig | None, opts: Tr
         log.update(source.describe())
     log["options"] = asdict(opts)
     return log, cfg, opts
+
+
+def _same_free_bits(saved: TrainOptions, opts: TrainOptions) -> TrainOptions:
+    """`opts` with the free-bits schedule of `saved` kept at the same epochs. The schedule is
+    given as fractions of the run's epochs, so a run resumed for more epochs would otherwise
+    bring the floor back after it had faded (the photo run's epochs 101-116 of 70 planned)."""
+    scale = saved.epochs / opts.epochs
+    return replace(opts, free_bits_hold=saved.free_bits_hold * scale, free_bits_end=saved.free_bits_end * scale)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from vlae_codec.model import VLAE, zoo
 from vlae_codec.model.decoder import window_mask
 from vlae_codec.model.grow import grow, grow_run
 from vlae_codec.model.prior import made_masks
-from vlae_codec.model.train import TrainOptions, train, use_bf16
+from vlae_codec.model.train import TrainOptions, free_bits_nats, train, use_bf16
 
 
 def test_decoder_is_causal(tiny_model):
@@ -135,6 +135,21 @@ def test_training_runs_and_resumes(tiny_config, tmp_path):
                 "valid_neg_elbo_bits_per_dim", "wall_seconds"):
         assert key in saved["epochs"][-1]
     assert zoo.load(out).cfg == tiny_config
+
+
+def test_a_run_resumed_for_more_epochs_keeps_its_free_bits_schedule(tiny_config, tmp_path):
+    """The free-bits floor is planned in fractions of the epochs; more epochs on resume must not
+    bring it back after it has faded."""
+    data_dir = _tiny_data(tmp_path)
+    out = tmp_path / "run"
+    first = TrainOptions(epochs=2, batch_size=16, max_steps=3)
+    train("bmnist", out, data_dir=str(data_dir), cfg=tiny_config, opts=first, progress=False)
+    train("bmnist", out, data_dir=str(data_dir), opts=TrainOptions(epochs=10, max_steps=1), resume=True,
+          progress=False)
+    resumed = TrainOptions(**json.loads((out / "train_log.json").read_text())["options"])
+    assert resumed.epochs == 10
+    for epoch in (0.0, 0.5, 0.8, 1.0, 1.2, 2.0, 5.0):
+        assert free_bits_nats(resumed, epoch) == pytest.approx(free_bits_nats(first, epoch))
 
 
 def test_grown_model_computes_the_same_and_trains_on(tiny_config, tiny_model, tmp_path):
