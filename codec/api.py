@@ -250,7 +250,7 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         x = as_tensor(imgs.pixels)
         stack = Stack()
         info = None
-        fitted, shift = None, 0
+        fitted, shift, chains = None, 0, []
         if opts.lossy:
             # The checksum covers what the decoder will generate, so corruption is still caught.
             stored = _array(encode_lossy(stack, cm, x, opts.batch, opts.seed, opts.effort))
@@ -265,12 +265,14 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
             overlap = x[0, 0].numel() <= POSTERIOR_BESIDE_FIT
             fitted, shift, clean_mu = tuning.settings(
                 cm, x, opts.offsets, beside=lambda: bitsback.posterior_of(cm, x[:1], opts.batch)[0] if overlap else None)
-            stack = Stack()
-            info = bitsback.encode_lossless(stack, cm.with_offsets(fitted), x, opts.chunk_max, opts.batch,
-                                            opts.progress, shift, clean_mu)
-            mode, words = "lossless", stack.words()
+            stacks, info = bitsback.encode_chains(cm.with_offsets(fitted), x, opts.chunk_max, opts.batch,
+                                                  opts.progress, shift, clean_mu)
+            stack, chained = stacks[0], [s.words() for s in stacks]
+            mode, words = "lossless", np.concatenate(chained)
+            if len(stacks) > 1:
+                chains = [(len(w), s.floor) for w, s in zip(chained, stacks)]
             if len(plain.result()) < len(words):
-                mode, words = "stored", plain.result()
+                mode, words, chains = "stored", plain.result(), []
             if len(imgs.pixels) == 1 and _context_may_win(imgs.pixels, len(words), info.pixel_rows[0]):
                 planes = _push_planes(imgs.pixels)
                 if len(planes.words()) < len(words):
@@ -286,10 +288,10 @@ def _encode_one(imgs: images.Images, opts: Options) -> Encoded:
         height=x.shape[2], width=x.shape[3], channels=x.shape[1],
         bit_depth=cm.bit_depth if cm is not None else 1 if imgs.binary else 8, count=len(x), layout=imgs.layout,
         chunk_max=opts.chunk_max, seed=opts.seed if opts.lossy else None, checksum=container.pixel_checksum(stored),
-        names=imgs.names, floor=stack.floor if mode in ("lossless", "lossy", "context") else 0,
+        names=imgs.names, floor=stack.floor if mode in ("lossless", "lossy", "context") and not chains else 0,
         offsets=fitted.tolist() if fitted is not None and mode == "lossless" else [],
         clean_shift=shift if mode == "lossless" else 0, source=imgs.source,
-        side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32))
+        side_words=side.words() if imgs.side is not None else np.zeros(0, dtype=np.uint32), chains=chains)
     data = container.pack(header, words)
     # A lone image's file is never larger than its PNG plus the (at most 14) bytes that wrap it.
     png = None if png_made is None else png_made.result()
@@ -399,15 +401,20 @@ def decode(data: bytes, model: str | None = None, batch: int = DEFAULT_BATCH,
     if header.count == 1:
         _check_memory(h * w, "decompress")
     try:
-        stack = Stack(words, floor=header.floor, guarded=header.version >= 2)
-        if header.mode == "lossy":
-            x = decode_lossy(stack, cm, header.count, h, w, batch, header.seed)
+        if header.chains:
+            parts = np.split(words, np.cumsum([n for n, _ in header.chains])[:-1])
+            stacks = [Stack(part, floor=floor) for part, (_, floor) in zip(parts, header.chains)]
         else:
-            x = bitsback.decode_lossless(stack, cm, header.count, h, w, header.chunk_max, batch, progress,
-                                         header.clean_shift)
+            stacks = [Stack(words, floor=header.floor, guarded=header.version >= 2)]
+        if header.mode == "lossy":
+            x = decode_lossy(stacks[0], cm, header.count, h, w, batch, header.seed)
+        else:
+            x = bitsback.decode_chains(stacks, cm, header.count, h, w, header.chunk_max, batch, progress,
+                                       header.clean_shift)
+        left_over = not all(s.finished() for s in stacks)
     except (ValueError, RuntimeError, IndexError, OverflowError) as e:
         raise FormatError(f"file is corrupt ({type(e).__name__} while decoding)") from None
-    if not stack.finished():
+    if left_over:
         raise FormatError("file is corrupt (payload has words left over)")
     return _checked(_array(x), header)
 

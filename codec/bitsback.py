@@ -10,19 +10,23 @@ nothing to pop from, so it is coded without bits-back (the clean start): z is th
 posterior mean on coarse bins (the model's "lossy" bins, or 2^clean_shift times coarser,
 as the encoder picks per file), coded under the prior, then x given z.
 Chunks then grow 1, 2, 4, ... up to `chunk_max`, so each one finds enough bits to pop.
-Every bit of the clean start is in the file and in the accounting. (The lossy mode, which
-codes only z, is codec/lossy.py.)
+Every bit of the clean start is in the file and in the accounting. An archive of at least
+CHAIN_MIN_IMAGES images is cut into CHAINS such chains, each on a stack of its own (the
+file's payload holds them one after another). (The lossy mode, which codes only z, is
+codec/lossy.py.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from . import cores, latents, pixels
+from .ans import Stack
 from .model.interface import CodingModel
 
 DEFAULT_CHUNK_MAX = 1024
@@ -31,6 +35,13 @@ DEFAULT_CHUNK_MAX = 1024
 # 17% faster, MNIST 10%. CIFAR-10 (3,072 subpixels) gained nothing (1,000 images 18.7-19.0 s
 # alone, 19.3 s beside), nor did 768x512 photos, which took 450 MB more.
 STREAM_MAX_SUBPIXELS = 1024
+# An archive this large is coded as CHAINS independent chains, each with its own clean start
+# and stack, coded and decoded side by side: a decoder's chunks follow each other (a chunk's
+# posterior needs its pixels, and its pushes are what the next chunk pops), so only another
+# chain gives the second core work of its own. A chain costs one more clean start (about 130
+# bits of a binarized digit, of 1.2 million bits for 10,000).
+CHAINS = 2
+CHAIN_MIN_IMAGES = 2048
 
 
 def chunks(n: int, chunk_max: int) -> Iterator[tuple[int, int]]:
@@ -43,6 +54,17 @@ def chunks(n: int, chunk_max: int) -> Iterator[tuple[int, int]]:
         stop = min(n, start + size)
         yield start, stop
         start, size = stop, min(2 * size, chunk_max)
+
+
+def chains_for(n: int) -> int:
+    """How many chains an archive of n images is coded as."""
+    return CHAINS if n >= CHAIN_MIN_IMAGES else 1
+
+
+def chain_spans(n: int, count: int) -> list[tuple[int, int]]:
+    """[start, stop) of each of `count` chains of n images: in order, sizes differing by at most one."""
+    bounds = np.cumsum([0] + [n // count + (i < n % count) for i in range(count)])
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
 @dataclass
@@ -131,6 +153,25 @@ def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, 
             else:
                 parts.append(encode_chunk(stack, model, x[start:stop], batch, progress, next(posteriors)))
     return Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
+
+
+def encode_chains(model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int, progress=None,
+                  clean_shift: int = 0, clean_mu: torch.Tensor | None = None) -> tuple[list[Stack], Info]:
+    """`encode_lossless` of each chain (`chains_for`) on a stack of its own, side by side."""
+    spans = chain_spans(len(x), chains_for(len(x)))
+    stacks = [Stack() for _ in spans]
+    infos = cores.side_by_side([partial(encode_lossless, stack, model, x[start:stop], chunk_max, batch, progress,
+                                        clean_shift, clean_mu if start == 0 else None)
+                                for stack, (start, stop) in zip(stacks, spans)])
+    return stacks, Info(np.concatenate([i.pixel_rows for i in infos]), np.concatenate([i.latents for i in infos]))
+
+
+def decode_chains(stacks: list, model: CodingModel, n: int, height: int, width: int, chunk_max: int,
+                  batch: int, progress=None, clean_shift: int = 0) -> torch.Tensor:
+    """Undo `encode_chains`: the n images of the chains on `stacks`, decoded side by side."""
+    return torch.cat(cores.side_by_side([
+        partial(decode_lossless, stack, model, stop - start, height, width, chunk_max, batch, progress, clean_shift)
+        for stack, (start, stop) in zip(stacks, chain_spans(n, len(stacks)))]))
 
 
 def decode_lossless(stack, model: CodingModel, n: int, height: int, width: int, chunk_max: int,

@@ -270,6 +270,7 @@ def info(file, as_json) -> None:
     if header.mode == "lossless":
         d["pixel_offsets"] = len(header.offsets)
         d["clean_shift"] = header.clean_shift
+        d["chains"] = max(1, len(header.chains))
     if header.mode == "lossy":
         d["generation"] = "each pixel's mean" if header.seed is None else f"sampled, seed {header.seed}"
     if as_json:

@@ -8,13 +8,14 @@ import zlib
 import numpy as np
 
 from . import names as names_block
-from .container import (LAYOUTS, MAGIC, MAX_CHUNK, MAX_CLEAN_SHIFT, MAX_IMAGES, MAX_OFFSET, MAX_OFFSETS,
+from .container import (MAGIC, MAX_CHAINS, MAX_CHUNK, MAX_CLEAN_SHIFT, MAX_IMAGES, MAX_OFFSET, MAX_OFFSETS,
                         MAX_SIDE, MAX_SUBPIXELS, Header, _Reader, _file_name, _read_source_extras, _restored_channels,
                         _source_extras, check_geometry)
 from .errors import FormatError
 from .modes import MODES as SOURCE_MODES, Source, planes_per_image
 
 VERSION = 5
+CHAINED = 6  # version 5 with a chains block: a lossless payload of several chains
 DEFAULT_CHUNK = 1024  # bitsback.DEFAULT_CHUNK_MAX: the chunk max a file leaves out
 GUARD_FLOOR = 55  # valid bits of a stack holding only the guard (ans.GUARD): the floor a file leaves out
 MAX_PARTS = 1 << 16
@@ -58,13 +59,13 @@ def _check(checksum: bytes, body: bytes) -> bytes:
 
 
 def pack(h: Header, words: np.ndarray) -> bytes:
-    """A version 5 file."""
+    """A version 5 file, or 6 if its payload holds several chains."""
     mode, entry = _MODES.index(h.mode), _entry(h) if h.mode != "context" else 0
     src = h.source
-    flags = (mode | _LAYOUTS.index(h.layout) << 2 | (_FLOOR if h.floor != _default_floor(h.mode) else 0)
+    flags = (mode | _LAYOUTS.index(h.layout) << 2 | (_FLOOR if h.floor != _default_floor(h.mode) and not h.chains else 0)
              | (_OFFSETS if h.offsets else 0) | (_CHUNK if h.chunk_max != DEFAULT_CHUNK else 0)
              | (_ARRAY if src.dtype else 0))
-    parts = [MAGIC, bytes([VERSION, flags])]
+    parts = [MAGIC, bytes([CHAINED if h.chains else VERSION, flags])]
     if h.mode != "context":
         parts.append(bytes([entry]))
         if not entry:
@@ -84,6 +85,8 @@ def pack(h: Header, words: np.ndarray) -> bytes:
         parts += [v(len(h.offsets))] + [v(names_block.zigzag(o)) for o in h.offsets]
     if flags & _CHUNK:
         parts.append(v(h.chunk_max))
+    if h.chains:  # every chain's words but the last's (the rest of the payload), then every floor
+        parts += [v(len(h.chains))] + [v(words) for words, _ in h.chains[:-1]] + [v(floor) for _, floor in h.chains]
     parts.append(bytes([SOURCE_MODES.index(src.mode) | h.clean_shift << 4]))
     parts += _source_extras(src)
     if h.layout == "named":
@@ -117,13 +120,13 @@ def _geometry(r: _Reader, entry: int) -> tuple[int, int, int, int]:
 
 
 def unpack(data: bytes) -> tuple[Header, np.ndarray]:
-    """Header and words of a version 5 file (its checksum: the pixels' 4 bytes, the CRC taken out)."""
+    """Header and words of a version 5 or 6 file (its checksum: the pixels' 4 bytes, the CRC taken out)."""
     if len(data) < len(MAGIC) + 2 + 4:
         raise FormatError("file is truncated")
     body, check = data[:-4], data[-4:]
     r = _Reader(body)
-    r.take(len(MAGIC) + 1)
-    flags = r.u8()
+    r.take(len(MAGIC))
+    version, flags = r.u8(), r.u8()
     if flags >> 2 & 3 == 3:
         raise FormatError("a mixed archive cannot be a part of one")
     mode, layout = _MODES[flags & 3], _LAYOUTS[flags >> 2 & 3]
@@ -137,6 +140,7 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     offsets = [r.signed(MAX_OFFSET, "pixel offset")
                for _ in range(r.varint(MAX_OFFSETS, "offset count"))] if flags & _OFFSETS else []
     chunk_max = r.varint(MAX_CHUNK, "chunk size") if flags & _CHUNK else DEFAULT_CHUNK
+    chain_words, floors = _chains(r, mode, count, flags) if version == CHAINED else ([], [])
     code = r.u8()
     if code & 0xF >= len(SOURCE_MODES) or code >> 4 > MAX_CLEAN_SHIFT:
         raise FormatError(f"unknown image mode {code & 0xF} or clean shift {code >> 4}")
@@ -148,11 +152,25 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
         side = np.frombuffer(r.take(4 * r.varint(2 * subpixels + 64, "side payload length")), dtype="<u4")
     raw = body[r.pos:]
     raw += bytes(-len(raw) % 4)
+    words = np.frombuffer(raw, dtype="<u4").astype(np.uint32)
+    chains = list(zip(chain_words + [len(words) - sum(chain_words)], floors))
+    if chains and chains[-1][0] < 1:
+        raise FormatError("file is corrupt (its chains hold more words than its payload)")
     header = Header(mode, model_id, model_hash, height, width, channels, bits, count, layout, chunk_max,
-                    None if seed == 0 else seed - 1, _check(check, body), names, VERSION, floor, offsets,
-                    code >> 4, src, side.astype(np.uint32), payload_bytes=len(body) - r.pos)
+                    None if seed == 0 else seed - 1, _check(check, body), names, version, floor, offsets,
+                    code >> 4, src, side.astype(np.uint32), chains=chains,
+                    payload_bytes=len(body) - r.pos)
     check_geometry(header)
-    return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)
+    return header, words
+
+
+def _chains(r: _Reader, mode: str, count: int, flags: int) -> tuple[list[int], list[int]]:
+    """A version 6 chains block: the words of every chain but the last, and every chain's floor."""
+    chains = r.varint(MAX_CHAINS, "chain count")
+    if mode != "lossless" or flags & _FLOOR or not 2 <= chains <= count:
+        raise FormatError(f"file is corrupt ({chains} chains of {count} images in a {mode} file)")
+    words = [r.varint(MAX_SUBPIXELS, "chain length") for _ in range(chains - 1)]
+    return words, [r.varint(32 * MAX_SUBPIXELS + 64, "payload floor") for _ in range(chains)]
 
 
 def pack_mixed(parts: list[bytes]) -> bytes:
@@ -175,8 +193,9 @@ def unpack_mixed(data: bytes) -> Header:
     parts = [r.take(r.varint(len(body), "part length")) for _ in range(r.varint(MAX_PARTS, "part count"))]
     if r.pos != len(body):
         raise FormatError("file has trailing bytes")
-    if any(p[:len(MAGIC)] != MAGIC or p[len(MAGIC):len(MAGIC) + 1] != bytes([VERSION]) for p in parts):
-        raise FormatError("a mixed archive holds a part that is not a version 5 file")
+    if any(p[:len(MAGIC)] != MAGIC or p[len(MAGIC):len(MAGIC) + 1] not in (bytes([VERSION]), bytes([CHAINED]))
+           for p in parts):
+        raise FormatError("a mixed archive holds a part that is not a version 5 or 6 file")
     headers = [unpack(p)[0] for p in parts]
     if any(h.layout != "named" for h in headers) or not headers:
         raise FormatError("a mixed archive holds parts of named images only")

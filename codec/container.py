@@ -17,7 +17,9 @@ MAGIC = b"VLAE"
 # 2: guarded payloads and a floor in the header (see ans.Stack); 3: pixel offsets, clean shift;
 # 4: the source record (image mode, palette, array dtype and shape) and side planes, mode "context".
 # 5: the compact header (codec/compact.py). Versions 1 to 4 are still read.
+# 6: version 5 with a lossless payload of several chains (written only for those).
 VERSION = 5
+NEWEST = 6
 MODES = {0: "lossless", 1: "lossy", 2: "stored", 3: "context", 4: "png"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LAYOUTS = {0: "array", 1: "single", 2: "named"}
@@ -31,6 +33,7 @@ MAX_OFFSETS = 64  # pixel parameter offsets: how many, and how large
 MAX_OFFSET = 1 << 12
 MAX_CLEAN_SHIFT = 12
 MAX_NDIM = 5  # of a restored .npy array
+MAX_CHAINS = 64
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Header:
     # version 4: the side planes' words; like the payload's words, not part of a header's equality
     side_words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint32), compare=False)
     png: bytes = b""  # mode png: the whole image as a PNG file
+    # version 6: (words, floor) of each chain of a lossless payload of several (codec/bitsback.py)
+    chains: list[tuple[int, int]] = field(default_factory=list)
     parts: list[bytes] = field(default_factory=list, compare=False)  # a mixed archive: its parts' files
     payload_bytes: int = field(default=0, compare=False)  # bytes of the payload in the file (set by unpack)
 
@@ -254,13 +259,13 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray]:
     r = _Reader(body)
     r.take(len(MAGIC))
     version = r.u8()
-    if version == 5:
+    if version in (5, 6):
         from . import compact
         if compact.is_mixed(data):
             return compact.unpack_mixed(data), np.zeros(0, dtype=np.uint32)
         return compact.unpack(data)
-    if version > VERSION:
-        raise FormatError(f"file format version {version} is newer than this vlae-codec reads ({VERSION}); upgrade")
+    if version > NEWEST:
+        raise FormatError(f"file format version {version} is newer than this vlae-codec reads ({NEWEST}); upgrade")
     if version < 1:
         raise FormatError(f"unknown file format version {version}")
     if zlib.crc32(body) != crc:

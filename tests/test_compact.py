@@ -1,17 +1,19 @@
-"""File format 5: the compact header, compressed names, mixed folders, and older versions still read."""
+"""File formats 5 and 6: the compact header, compressed names, mixed folders, chains, and older versions still read."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import lzma
 import zlib
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import vlae_codec
-from vlae_codec import ans, compact, container, names
+from vlae_codec import ans, bitsback, compact, container, names
 from vlae_codec.api import coding_model
 from vlae_codec.errors import FormatError
 from vlae_codec.model.interface import shipped_models
@@ -152,3 +154,47 @@ def test_mixed_archive_limits_are_checked(bmnist_test):
     bad[10] ^= 1
     with pytest.raises(FormatError, match="CRC"):
         vlae_codec.decompress(bytes(bad))
+
+
+@pytest.fixture
+def chained(monkeypatch):
+    """Archives of 6 images or more coded as chains, as the large ones are."""
+    monkeypatch.setattr(bitsback, "CHAIN_MIN_IMAGES", 6)
+
+
+def test_chains_of_an_archive_decode_alike_on_any_number_of_threads(bmnist_test, chained, tmp_path):
+    x = bmnist_test[:13]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        data = vlae_codec.compress(x)
+        header, words = container.unpack(data)
+        assert header.version == 6 and [n for n, _ in header.chains][-1] > 0
+        assert len(header.chains) == bitsback.CHAINS and sum(n for n, _ in header.chains) == len(words)
+        torch.set_num_threads(1)
+        assert vlae_codec.compress(x) == data
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            assert np.array_equal(vlae_codec.decompress(data), x)
+            assert torch.get_num_threads() == n
+    finally:
+        torch.set_num_threads(threads)
+    (tmp_path / "x.vlae").write_bytes(data)
+    shown = run_cli("info", "--json", str(tmp_path / "x.vlae"))
+    assert shown.returncode == 0 and json.loads(shown.stdout)["chains"] == bitsback.CHAINS
+
+
+def test_a_damaged_chains_block_is_refused(bmnist_test, chained):
+    data = vlae_codec.compress(bmnist_test[:7])
+    header, words = container.unpack(data)
+    for pos in range(len(data) - header.payload_bytes - 4):  # every header byte
+        for bit in (0, 7):
+            bad = bytearray(data)
+            bad[pos] ^= 1 << bit
+            with pytest.raises(FormatError):
+                vlae_codec.decompress(bytes(bad))
+    # Chains that claim more words than the payload holds, or fewer chains than two.
+    for chains in ([(len(words) + 1, 55), (1, 55)], [(len(words), 55)]):
+        forged = dataclasses.replace(header, chains=chains)
+        with pytest.raises(FormatError):
+            vlae_codec.decompress(compact.pack(forged, words))
