@@ -1,7 +1,7 @@
 """Speed and peak memory of compression and decompression, each in a fresh child process.
 
 The suite calls `archive`, `size_sweep` and `classic_speed`; the child side runs as
-    python -m benchmarks.speed compress MODEL IN.npy OUT.vlae [--info INFO.npy] [--threads T]
+    python -m benchmarks.speed compress MODEL IN.npy OUT.vlae [--info INFO.npy] [--threads T] [--chains K]
     python -m benchmarks.speed decompress IN.vlae OUT.npy [--model MODEL] [--threads T]
 and prints one JSON line: the seconds spent coding (model loading excluded) and the model load time.
 """
@@ -28,12 +28,17 @@ def _child(argv: list[str]) -> None:
     ap.add_argument("model", nargs="?", default=None)
     ap.add_argument("--info", default=None, help="compress: also save each image's information content (bits)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--chains", type=int, default=None,
+                    help="compress: a large archive's chains (codec/bitsback.py) instead of the codec's own")
     args = ap.parse_args(argv)
     import torch  # imported here so that the parent's helpers stay light
 
     import vlae_codec
-    from vlae_codec import container
+    from vlae_codec import bitsback, container
     from vlae_codec.api import coding_model
+
+    if args.chains:
+        bitsback.CHAINS = args.chains
 
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -66,14 +71,17 @@ def _run(args: list[str]) -> dict:
     return {**own, "process_seconds": r["seconds"], "peak_mib": r["peak_mib"]}
 
 
-def archive(model: str, x: np.ndarray, threads: int, tmp: Path) -> tuple[bytes, np.ndarray, dict]:
-    """Images as one archive, compressed in one child and decompressed in another.
+def archive(model: str, x: np.ndarray, threads: int, tmp: Path,
+            chains: int | None = None) -> tuple[bytes, np.ndarray, dict]:
+    """Images as one archive, compressed in one child and decompressed in another (with
+    `chains`, that many chains if the archive is large enough for several).
 
     Returns the file, each image's information content in bits, and the timing record; a
     failed round trip raises."""
     src, packed, back, info = tmp / "x.npy", tmp / "x.vlae", tmp / "back.npy", tmp / "info.npy"
     np.save(src, x)
-    c = _run(["compress", str(src), str(packed), model, "--info", str(info), "--threads", str(threads)])
+    c = _run(["compress", str(src), str(packed), model, "--info", str(info), "--threads", str(threads)]
+             + (["--chains", str(chains)] if chains else []))
     d = _run(["decompress", str(packed), str(back), model, "--threads", str(threads)])
     if not np.array_equal(np.load(back, allow_pickle=False), x):
         raise RuntimeError(f"{model}: the archive of {len(x)} images did not decode to its input")
@@ -84,7 +92,7 @@ def archive(model: str, x: np.ndarray, threads: int, tmp: Path) -> tuple[bytes, 
               "compress_images_per_second": round(n / c_s, 1), "decompress_images_per_second": round(n / d_s, 1),
               "compress_peak_mib": c["peak_mib"], "decompress_peak_mib": d["peak_mib"],
               "model_load_seconds": round(max(c["load_seconds"], d["load_seconds"]), 2),
-              "roundtrip_ok": True}
+              "bytes": packed.stat().st_size, "roundtrip_ok": True}
     return packed.read_bytes(), np.load(info, allow_pickle=False), timing
 
 

@@ -169,7 +169,7 @@ def test_refuses_damaged_files(digits):
         with pytest.raises(FormatError):
             vlae_codec.decompress(bad)
     newer = bytearray(data)
-    newer[4] = container.VERSION + 1
+    newer[4] = container.NEWEST + 1
     with pytest.raises(FormatError, match="newer"):
         vlae_codec.decompress(bytes(newer))
 
