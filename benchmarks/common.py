@@ -40,10 +40,23 @@ def provenance() -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit + ("+uncommitted changes" if dirty else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "cpu": _cpu(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def _cpu() -> str:
+    """The processor's name and widest vector unit: machines of one name have differed by 2x here."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    widest = next((f for f in ("avx512f", "avx2", "avx") if f in flags), "no AVX")
+    return f"{name}, {widest}"
 
 
 def write(name: str, result: dict, markdown: str) -> None:
@@ -52,7 +65,8 @@ def write(name: str, result: dict, markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     p = result["provenance"]
     header = (f"Command: `{p['command']}`  \nDate: {p['date']}  \nCommit: {p['commit']}  \n"
-              f"Machine: {p['machine']}, torch {p['torch']} ({p['torch_threads']} threads)\n\n")
+              f"Machine: {p['machine']}{', ' + p['cpu'] if 'cpu' in p else ''}, torch {p['torch']} "
+              f"({p['torch_threads']} threads)\n\n")
     (RESULTS / f"{name}.md").write_text(header + markdown + "\n")
 
 
