@@ -33,7 +33,8 @@ DEFAULT_CHUNK_MAX = 1024
 # Images this small have networks too small to keep two threads busy, so an archive's
 # posteriors are made on a core of their own (encode_lossless): binarized MNIST compressed
 # 17% faster, MNIST 10%. CIFAR-10 (3,072 subpixels) gained nothing (1,000 images 18.7-19.0 s
-# alone, 19.3 s beside), nor did 768x512 photos, which took 450 MB more.
+# alone, 19.3 s beside), nor did 768x512 photos, which took 450 MB more. A chain that shares
+# the cores with another (below) has one thread, and makes its posteriors itself.
 STREAM_MAX_SUBPIXELS = 1024
 # An archive this large is coded as CHAINS independent chains, each with its own clean start
 # and stack, coded and decoded side by side: a decoder's chunks follow each other (a chunk's
@@ -166,7 +167,7 @@ def encode_chains(model: CodingModel, x: torch.Tensor, chunk_max: int, batch: in
     return stacks, Info(np.concatenate([i.pixel_rows for i in infos]), np.concatenate([i.latents for i in infos]))
 
 
-def decode_chains(stacks: list, model: CodingModel, n: int, height: int, width: int, chunk_max: int,
+def decode_chains(stacks: list[Stack], model: CodingModel, n: int, height: int, width: int, chunk_max: int,
                   batch: int, progress=None, clean_shift: int = 0) -> torch.Tensor:
     """Undo `encode_chains`: the n images of the chains on `stacks`, decoded side by side."""
     return torch.cat(cores.side_by_side([

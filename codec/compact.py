@@ -62,7 +62,8 @@ def pack(h: Header, words: np.ndarray) -> bytes:
     """A version 5 file, or 6 if its payload holds several chains."""
     mode, entry = _MODES.index(h.mode), _entry(h) if h.mode != "context" else 0
     src = h.source
-    flags = (mode | _LAYOUTS.index(h.layout) << 2 | (_FLOOR if h.floor != _default_floor(h.mode) and not h.chains else 0)
+    floor = h.floor != _default_floor(h.mode) and not h.chains  # a chained file's floors are in its chains block
+    flags = (mode | _LAYOUTS.index(h.layout) << 2 | (_FLOOR if floor else 0)
              | (_OFFSETS if h.offsets else 0) | (_CHUNK if h.chunk_max != DEFAULT_CHUNK else 0)
              | (_ARRAY if src.dtype else 0))
     parts = [MAGIC, bytes([CHAINED if h.chains else VERSION, flags])]

@@ -31,7 +31,9 @@ from ..errors import CodecError, InputError
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the data sets [default: $VLAE_DATA or ../shared/data].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for checkpoints, log and weights.")
-@click.option("--epochs", type=int, default=None, help="Epochs in all (a resumed run may extend it, its free-bits schedule kept at the same epochs) [default: 60].")
+@click.option("--epochs", type=int, default=None,
+              help="Epochs in all (a resumed run may extend it, its free-bits schedule kept at the same epochs) "
+                   "[default: 60].")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
 @click.option("--batch-size", type=int, default=None, help="Images per step [default: 128].")
 @click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
