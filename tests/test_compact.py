@@ -158,8 +158,24 @@ def test_mixed_archive_limits_are_checked(bmnist_test):
 
 @pytest.fixture
 def chained(monkeypatch):
-    """Archives of 6 images or more coded as chains, as the large ones are."""
+    """Archives of 6 images or more coded as chains, as the large ones are, whatever their clean
+    starts cost beside so few images."""
     monkeypatch.setattr(bitsback, "CHAIN_MIN_IMAGES", 6)
+    monkeypatch.setattr(bitsback, "CHAINS_SLACK", float("inf"))
+
+
+def test_chains_that_lose_bits_back_give_way_to_one_chain(bmnist_test, monkeypatch):
+    monkeypatch.setattr(bitsback, "CHAIN_MIN_IMAGES", 6)
+    x = bmnist_test[:13]
+    monkeypatch.setattr(bitsback, "CHAINS_SLACK", float("inf"))
+    chained = vlae_codec.compress(x)
+    monkeypatch.setattr(bitsback, "CHAINS", 1)
+    one = vlae_codec.compress(x)
+    monkeypatch.setattr(bitsback, "CHAINS", 2)
+    monkeypatch.setattr(bitsback, "CHAINS_SLACK", 1.0)  # any loss: the encoder tries one chain too
+    kept = vlae_codec.compress(x)
+    assert len(one) < len(chained) and kept == one
+    assert np.array_equal(vlae_codec.decompress(kept), x)
 
 
 def test_chains_of_an_archive_decode_alike_on_any_number_of_threads(bmnist_test, chained, tmp_path):
