@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from . import bitsback
@@ -20,4 +19,4 @@ def coding_neg_elbo(model: CodingModel, x: torch.Tensor, seed: int = 0, chunk: i
         parts.append(bitsback.encode_chunk(stack, model, x[start:start + chunk], batch))
         if progress:
             progress(len(parts[-1].pixels))
-    return bitsback.Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
+    return bitsback.Info.joined(parts)

@@ -91,6 +91,11 @@ class Info:
     def total(self) -> np.ndarray:
         return self.pixels + self.latents
 
+    @classmethod
+    def joined(cls, parts: list[Info]) -> Info:
+        """The information of consecutive runs of images, in order."""
+        return cls(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
+
 
 def posterior_of(model: CodingModel, x: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     parts = [model.posterior(x[i:i + batch]) for i in range(0, len(x), batch)]
@@ -160,7 +165,7 @@ def encode_lossless(stack, model: CodingModel, x: torch.Tensor, chunk_max: int, 
                 parts.append(encode_clean(stack, model, x[:1], batch, progress, clean_shift, clean_mu))
             else:
                 parts.append(encode_chunk(stack, model, x[start:stop], batch, progress, next(posteriors)))
-    return Info(np.concatenate([p.pixel_rows for p in parts]), np.concatenate([p.latents for p in parts]))
+    return Info.joined(parts)
 
 
 def encode_chains(model: CodingModel, x: torch.Tensor, chunk_max: int, batch: int, progress=None,
@@ -173,10 +178,10 @@ def encode_chains(model: CodingModel, x: torch.Tensor, chunk_max: int, batch: in
         infos = cores.side_by_side([partial(encode_lossless, stack, model, x[start:stop], chunk_max, batch,
                                             progress, clean_shift, clean_mu if start == 0 else None)
                                     for stack, (start, stop) in zip(stacks, spans)])
-        return stacks, Info(np.concatenate([i.pixel_rows for i in infos]), np.concatenate([i.latents for i in infos]))
+        return stacks, Info.joined(infos)
 
-    def bits(stacks: list[Stack]) -> int:
-        return 32 * sum(len(s.words()) for s in stacks)
+    def bits(stacks: list[Stack]) -> int:  # whole words, as the file holds them, without copying them out
+        return sum(s.num_bits() for s in stacks)
 
     stacks, info = coded(chains_for(len(x)))
     if len(stacks) > 1 and bits(stacks) > CHAINS_SLACK * info.total.sum():
